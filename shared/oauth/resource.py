@@ -1,0 +1,71 @@
+"""A resource server's view of its callers: Pro Santé Connect and Mon espace santé tokens.
+
+Built in a service's lifespan with one client per issuer (made by the platform's client
+factory, so the JWKS fetches and introspection calls are traced and recorded), then used
+by the service's ``dependencies.py`` to turn a request into a :class:`Principal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import httpx
+from starlette.requests import Request
+
+from shared.oauth.bearer import bearer_token
+from shared.oauth.issuers import catalog_verifier, psc_verifier
+from shared.oauth.principals import Principal, principal_from_claims
+from shared.oauth.verify import IssuerRouter, TokenVerifier
+from shared.personas import ServiceClient
+from shared.settings import ServiceSettings
+
+
+class ResourceServer:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        audience: str,
+        credentials: ServiceClient,
+        sync_client: Callable[[str], httpx.Client],
+        async_client: Callable[[str], httpx.AsyncClient],
+        introspect: bool = True,
+    ) -> None:
+        psc = psc_verifier(settings, audience, credentials)
+        mes = catalog_verifier(settings, audience, credentials)
+        if not introspect:
+            # Signature, issuer, audience and expiry only: no RFC 7662 call per request (a
+            # revoked token then stays usable until it expires). For load tests, on request.
+            psc, mes = replace(psc, introspection_url=None), replace(mes, introspection_url=None)
+        self.psc = TokenVerifier(psc, sync_client("psc_auth"), async_client("psc_auth"))
+        self.mes = TokenVerifier(mes, sync_client("catalog"), async_client("catalog"))
+        self.router = IssuerRouter([self.psc, self.mes])
+
+    def _principal(self, verifier: TokenVerifier, claims: dict[str, object]) -> Principal:
+        return principal_from_claims(dict(claims), "psc" if verifier is self.psc else "mes")
+
+    def authenticate(self, request: Request) -> Principal:
+        """For synchronous endpoints: the caller, or a 401."""
+        token = bearer_token(request)
+        verifier = self.router.verifier_for(token)
+        return self._principal(verifier, verifier.verify(token))
+
+    async def aauthenticate(self, request: Request) -> Principal:
+        token = bearer_token(request)
+        verifier = self.router.verifier_for(token)
+        return self._principal(verifier, await verifier.averify(token))
+
+    def forget_keys(self) -> None:
+        self.router.forget_keys()
+
+    def close(self) -> None:
+        for verifier in (self.psc, self.mes):
+            if verifier.client is not None:
+                verifier.client.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        for verifier in (self.psc, self.mes):
+            if verifier.async_client is not None:
+                await verifier.async_client.aclose()

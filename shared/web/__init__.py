@@ -1,0 +1,1 @@
+"""The web platform every service is built on: app factory, middleware, ``/_sandbox/``."""

@@ -1,0 +1,81 @@
+"""``build_app``: the shape every service's ``create_app(settings)`` shares.
+
+The service contributes its routers, models, migrations and seed (a :class:`ServiceSpec`)
+and, optionally, a lifespan of its own for its peers' clients and caches; the platform
+adds ``/health``, OpenAPI at ``/docs``, ``/_sandbox/``, the error handlers and the
+middleware that traces, faults and records every exchange.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from shared import __version__
+from shared.faults import FaultBook
+from shared.observability.exchanges import ExchangeLog
+from shared.settings import ServiceSettings
+from shared.web import health, sandbox
+from shared.web.deps import require_admin
+from shared.web.errors import install_error_handlers
+from shared.web.middleware import SandboxMiddleware
+from shared.web.runtime import Runtime, ServiceSpec
+
+ExtraLifespan = Callable[[FastAPI, Runtime], AbstractAsyncContextManager[None]]
+
+
+def build_app(
+    spec: ServiceSpec,
+    settings: ServiceSettings,
+    *,
+    lifespan: ExtraLifespan | None = None,
+    peer_transport: httpx.MockTransport | None = None,
+) -> FastAPI:
+    runtime = Runtime(
+        spec=spec,
+        settings=settings,
+        exchanges=ExchangeLog(spec.name, settings.exchange_capacity),
+        faults=FaultBook(),
+        peer_transport=peer_transport,
+    )
+
+    @asynccontextmanager
+    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.open()
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app, runtime):
+                    yield
+        finally:
+            runtime.close()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=__version__,
+        lifespan=app_lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app, spec.error_formats)
+    app.add_middleware(
+        SandboxMiddleware,
+        service=spec.name,
+        exchanges=runtime.exchanges,
+        faults=runtime.faults,
+        body_limit=settings.exchange_body_limit,
+    )
+    app.include_router(health.router)
+    app.include_router(sandbox.router)
+    for router in spec.sandbox_routers:
+        app.include_router(router, prefix="/_sandbox", dependencies=[Depends(require_admin)])
+    for router in spec.routers:
+        app.include_router(router)
+    if spec.static_dir is not None:
+        app.mount("/static", StaticFiles(directory=spec.static_dir), name="static")
+    return app
