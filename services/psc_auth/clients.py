@@ -1,0 +1,1 @@
+"""Pro Santé Connect calls no peer."""

@@ -1,0 +1,185 @@
+"""Reading Pro Santé Connect's own tokens back: signature and expiry, introspection (RFC
+7662 §2.2) and revocation (RFC 7009 §2.1). Hot paths (every DMP and MSSanté call is
+introspected), so the lookups are single-row Core statements, not ORM loads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any, cast
+
+from jose import JWTError, jwt
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from services.psc_auth.models import IssuedToken, PscSession, RefreshToken
+from shared.oauth.keys import ASYMMETRIC_ALGORITHMS, key_object, public_jwk
+from shared.oauth.refresh import token_hash
+from shared.oauth.revocation import check_owner
+
+if TYPE_CHECKING:
+    from services.psc_auth.clock import Clock
+    from services.psc_auth.keys import KeyRing
+    from services.psc_auth.registry import Registry
+
+ISSUED = cast(Table, IssuedToken.__table__)
+REFRESH = cast(Table, RefreshToken.__table__)
+SESSIONS = cast(Table, PscSession.__table__)
+
+# Prepared once: building and coercing a statement costs more than running it on SQLite.
+INSERT_ISSUED = insert(ISSUED)
+INSERT_REFRESH = insert(REFRESH)
+SELECT_REVOKED = select(ISSUED.c.revoked_at).where(ISSUED.c.jti == bindparam("jti"))
+SELECT_SESSION = select(SESSIONS).where(SESSIONS.c.id == bindparam("sid"))
+
+_DECODE_OPTIONS = {
+    # exp is checked against this service's clock below; aud is each resource server's.
+    "verify_aud": False,
+    "verify_exp": False,
+    "verify_iat": False,
+    "verify_nbf": False,
+    "verify_at_hash": False,
+}
+
+
+class TokenReading:
+    """Mixed into :class:`services.psc_auth.service.TokenService`."""
+
+    clock: Clock
+    keys: KeyRing
+    registry: Registry
+
+    @property
+    def issuer(self) -> str:
+        raise NotImplementedError
+
+    def decode(self, token: str, *, allow_expired: bool = False) -> dict[str, Any] | None:
+        """The claims of a JWT we signed with a key that still verifies; ``None`` for anything
+        else (forged, another key, ``alg=none``, HS256 keyed with our public key, expired)."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except JWTError:
+            return None
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in ASYMMETRIC_ALGORITHMS or not isinstance(kid, str):
+            return None
+        key = next((k for k in self.keys.verifying() if k["kid"] == kid and k["alg"] == alg), None)
+        if key is None:
+            return None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key_object(public_jwk(key)),
+                algorithms=[alg],
+                issuer=self.issuer,
+                options=_DECODE_OPTIONS,
+            )
+        except JWTError:
+            return None
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or (not allow_expired and exp <= self.clock.time()):
+            return None
+        return claims
+
+    def active_access_token(self, session: Session, token: str) -> dict[str, Any] | None:
+        """The claims of an access token that is active now, else ``None``."""
+        claims = self.decode(token)
+        if claims is None or claims.get("typ") != "Bearer":
+            return None
+        revoked = session.execute(SELECT_REVOKED, {"jti": str(claims.get("jti", ""))}).first()
+        if revoked is None:
+            # Only software tokens go unrecorded; a professional's token we do not know
+            # (issued before a reset, say) is not active.
+            return claims if str(claims.get("sub", "")).startswith("service-account-") else None
+        return claims if revoked[0] is None else None
+
+    def introspect(self, session: Session, token: str) -> dict[str, Any]:
+        """RFC 7662 §2.2: ``{"active": false}`` and nothing else for an inactive token."""
+        if token.count(".") == 2:
+            claims = self.active_access_token(session, token)
+            if claims is None:
+                return {"active": False}
+            username = claims.get("preferred_username")
+            return {**claims, "active": True, "token_type": "Bearer", "username": username}
+        now = self.clock.now()
+        row = session.execute(
+            select(
+                REFRESH, SESSIONS.c.professional_id, SESSIONS.c.ended_at, SESSIONS.c.expires_at.label("ends")
+            )
+            .join(SESSIONS, SESSIONS.c.id == REFRESH.c.session_id)
+            .where(REFRESH.c.token_hash == token_hash(token))
+        ).first()
+        if (
+            row is None
+            or row.revoked_at is not None
+            or row.rotated_at is not None
+            or row.expires_at <= now
+            or row.ended_at is not None
+            or row.ends <= now
+        ):
+            return {"active": False}
+        pro = self.registry.professionals().get(row.professional_id)
+        return {
+            "active": True,
+            "token_type": "Refresh",
+            "client_id": row.client_id,
+            "azp": row.client_id,
+            "scope": row.scope,
+            "sub": pro.sub if pro else None,
+            "sid": row.session_id,
+            "iat": int(row.issued_at.timestamp()),
+            "exp": int(row.expires_at.timestamp()),
+            "iss": self.issuer,
+        }
+
+    def revoke(self, session: Session, token: str, caller_client_id: str) -> None:
+        """RFC 7009 §2.1: a refresh token revokes its whole grant; an access token itself.
+        Unknown or invalid tokens are ignored (§2.2)."""
+        if token.count(".") == 2:
+            claims = self.decode(token)
+            if claims is None or claims.get("typ") != "Bearer":
+                return
+            check_owner(str(claims.get("azp", "")), caller_client_id)
+            now = self.clock.now()
+            done = session.execute(
+                update(ISSUED)
+                .where(ISSUED.c.jti == claims["jti"], ISSUED.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            known = session.execute(select(ISSUED.c.jti).where(ISSUED.c.jti == claims["jti"])).first()
+            if done.rowcount == 0 and known is None:  # type: ignore[attr-defined]
+                # A software token (never recorded): recorded now, as revoked.
+                session.execute(
+                    insert(ISSUED).values(
+                        jti=claims["jti"],
+                        kind="access",
+                        client_id=claims["azp"],
+                        subject=claims["sub"],
+                        scope=claims.get("scope", ""),
+                        issued_at=dt.datetime.fromtimestamp(claims["iat"], dt.UTC),
+                        expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
+                        revoked_at=now,
+                    )
+                )
+            return
+        row = session.execute(
+            select(REFRESH.c.client_id, REFRESH.c.grant_id).where(REFRESH.c.token_hash == token_hash(token))
+        ).first()
+        if row is None:
+            return
+        check_owner(row.client_id, caller_client_id)
+        self.revoke_grant(session, row.grant_id)
+
+    def revoke_grant(self, session: Session, grant_id: str) -> None:
+        """RFC 7009 §2.1 / RFC 6749 §4.1.2 / RFC 9700 §4.14.2: everything a grant issued."""
+        now = self.clock.now()
+        session.execute(
+            update(ISSUED)
+            .where(ISSUED.c.grant_id == grant_id, ISSUED.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        session.execute(
+            update(REFRESH)
+            .where(REFRESH.c.grant_id == grant_id, REFRESH.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
