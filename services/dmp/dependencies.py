@@ -1,0 +1,66 @@
+"""Dependency aliases of the DMP's endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.dmp.access.caller import Caller, caller_from_request
+from services.dmp.settings import DmpSettings
+from shared.errors import PayloadTooLargeError
+from shared.oauth.principals import Principal
+from shared.oauth.resource import ResourceServer
+from shared.web.deps import get_runtime
+
+
+def get_auth(request: Request) -> ResourceServer:
+    auth: ResourceServer = request.app.state.auth
+    return auth
+
+
+def get_principal(request: Request) -> Principal:
+    """The caller from its Pro Santé Connect or Mon espace santé token, or a 401."""
+    return get_auth(request).authenticate(request)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_caller(request: Request, principal: PrincipalDep) -> Caller:
+    return caller_from_request(request, principal)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def get_settings(request: Request) -> DmpSettings:
+    settings = get_runtime(request).settings
+    assert isinstance(settings, DmpSettings)
+    return settings
+
+
+SettingsDep = Annotated[DmpSettings, Depends(get_settings)]
+
+
+async def get_body(request: Request) -> bytes:
+    """The request body, refused above ``MES_DMP_MAX_BODY_BYTES`` (413)."""
+    limit = get_settings(request).max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"the body is larger than {limit} bytes (MES_DMP_MAX_BODY_BYTES)")
+    body = await request.body()
+    if len(body) > limit:
+        raise PayloadTooLargeError(f"the body is larger than {limit} bytes (MES_DMP_MAX_BODY_BYTES)")
+    return body
+
+
+BodyDep = Annotated[bytes, Depends(get_body)]
+
+
+def base_url(request: Request) -> str:
+    """``{MES_DMP_URL public}/fhir``: the FHIR base of fullUrls and attachment URLs."""
+    return f"{get_runtime(request).settings.public_url}/fhir"
+
+
+BaseUrlDep = Annotated[str, Depends(base_url)]

@@ -1,0 +1,59 @@
+"""``POST /fhir`` (ITI-65, TD2 and TD2.1) and ``POST /fhir/DocumentReference`` (ITI-105)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from services.dmp.audit.service import Trace, run_traced
+from services.dmp.dates import http_date
+from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep
+from services.dmp.documents import render
+from services.dmp.publication import simplified
+from services.dmp.publication.bundle import plan_transaction
+from services.dmp.publication.service import Context, submit
+from shared.db.base import utcnow
+from shared.errors import Issue
+from shared.fhir import fhir_response, operation_outcome, parse_resource
+from shared.web.deps import RuntimeDep
+
+router = APIRouter(prefix="/fhir", tags=["Publication (ITI-65, ITI-105)"])
+
+
+@router.post("", summary="ITI-65 Provide Document Bundle (TD2; TD2.1 replacement)")
+def provide_document_bundle(
+    request: Request, caller: CallerDep, runtime: RuntimeDep, base: BaseUrlDep, body: BodyDep
+) -> Response:
+    bundle = parse_resource(body, request.headers.get("content-type"))
+    plan = plan_transaction(bundle, base, runtime.loaded_personas())
+    trace = Trace("ITI-65", "C")
+    ctx = Context(caller=caller, base_url=base, faults=runtime.faults, trace=trace, now=utcnow())
+    answer = run_traced(runtime.database(), caller, trace, lambda session: submit(session, plan, ctx))
+    return fhir_response(answer, request)
+
+
+@router.post("/DocumentReference", summary="ITI-105 Simplified Publish (the document inline)")
+def simplified_publish(
+    request: Request, caller: CallerDep, runtime: RuntimeDep, base: BaseUrlDep, body: BodyDep
+) -> Response:
+    resource = parse_resource(body, request.headers.get("content-type"))
+    trace = Trace("ITI-105", "C")
+    ctx = Context(caller=caller, base_url=base, faults=runtime.faults, trace=trace, now=utcnow())
+    stored, version, warnings = run_traced(
+        runtime.database(),
+        caller,
+        trace,
+        lambda session: simplified.publish(session, resource, runtime.loaded_personas(), ctx),
+    )
+    headers = {
+        "Location": f"{base}/DocumentReference/{stored['id']}/_history/{version}",
+        "ETag": render.etag(version),
+        "Last-Modified": http_date(ctx.now),
+    }
+    # FHIR R4 §http.html#ops: Prefer return=OperationOutcome gives the warnings instead.
+    if "return=operationoutcome" in request.headers.get("prefer", "").replace(" ", "").lower():
+        outcome = operation_outcome(
+            warnings or [Issue("document published", code="informational", severity="information")]
+        )
+        return fhir_response(outcome, request, status=201, headers=headers)
+    return fhir_response(stored, request, status=201, headers=headers)

@@ -1,0 +1,425 @@
+"""Writing a checked submission, all of it or nothing (the request's transaction).
+
+Rules that need the database are applied here, before anything is written: the patient
+has an open DMP the caller may feed, no uniqueId is already in the DMP
+(XDSDuplicateUniqueIdInRegistry), a replaced document is the current version of a
+document of the same DMP and the caller is its author (or of its author's structure),
+and the UpdateDocumentRefs PATCH only moves it to ``superseded``. Then the rows are
+written in the order of the entries, with a fault checkpoint before each (the seam that
+lets a test crash the transaction half-way: ``/_sandbox/faults``, method ``DMP:STORE``).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.dmp import terminology as term
+from services.dmp.access import policy
+from services.dmp.access.caller import Caller
+from services.dmp.access.service import facts_of
+from services.dmp.audit.service import Trace
+from services.dmp.dates import instant
+from services.dmp.documents import render
+from services.dmp.documents.patch import apply_fhirpath_patch
+from services.dmp.documents.search import columns
+from services.dmp.errors import (
+    DEPRECATED_DOCUMENT,
+    DUPLICATE_IN_REGISTRY,
+    UNKNOWN_PATIENT,
+    InjectedFault,
+    Problems,
+)
+from services.dmp.models import Binary, Document, DocumentList, Dossier, insert_row
+from services.dmp.patients import service as patients
+from services.dmp.publication.bundle import DocPlan, ListPlan, Plan
+from services.dmp.publication.metadata import DocFacts, attachment_hash
+from shared.errors import ForbiddenError, Issue, NotFoundError, UnprocessableError
+from shared.faults import FaultBook
+from shared.fhir.outcome import operation_outcome
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a write needs besides the session."""
+
+    caller: Caller
+    base_url: str
+    faults: FaultBook
+    trace: Trace
+    now: dt.datetime
+
+
+def checkpoint(faults: FaultBook, what: str) -> None:
+    """The sandbox's seam inside a transaction: a ``DMP:STORE`` fault on ``what`` fails here."""
+    hit = faults.hit("DMP:STORE", what)
+    if hit is not None and hit.status is not None:
+        raise InjectedFault(hit.detail or f"fault injected while storing {what}", status=hit.status)
+
+
+def open_dossier(session: Session, subject: patients.SubjectRef, caller: Caller, trace: Trace) -> Dossier:
+    dossier = patients.find(session, subject)
+    if dossier is None:
+        trace.ins, trace.ins_oid = subject.ins, subject.oid
+        raise NotFoundError(
+            "this patient has no DMP (TD0.2 answers 0 entries)",
+            details_code=UNKNOWN_PATIENT,
+            expression=["subject"],
+        )
+    trace.about(dossier)
+    trace.basis = policy.publish(caller, facts_of(session, dossier))
+    return dossier
+
+
+def _check_unique_ids(session: Session, unique_ids: list[tuple[str, str]], problems: Problems) -> None:
+    wanted = [uid for uid, _ in unique_ids if uid]
+    if not wanted:
+        return
+    existing = set(session.scalars(select(Document.unique_id).where(Document.unique_id.in_(wanted))))
+    for uid, expression in unique_ids:
+        if uid in existing:
+            problems.error(
+                f"a document with uniqueId '{uid}' is already in the DMP",
+                expression,
+                code="duplicate",
+                xds=DUPLICATE_IN_REGISTRY,
+            )
+
+
+def _replaced(
+    session: Session, dossier: Dossier, target: str, ctx: Context, problems: Problems, expression: str
+) -> Document | None:
+    row = session.get(Document, target)
+    viewer_facts = facts_of(session, dossier)
+    if row is None or row.dossier_id != dossier.id or row.deleted:
+        problems.error(
+            f"DocumentReference/{target} is not a document of this DMP",
+            expression,
+            code="not-found",
+            xds="UnresolvedReferenceException",
+        )
+        return None
+    if not row.latest or row.status != "current":
+        problems.error(
+            f"DocumentReference/{target} is not the current version of a document (status "
+            f"{row.status}): it cannot be replaced",
+            expression,
+            code="conflict",
+            xds=DEPRECATED_DOCUMENT,
+        )
+        return None
+    if not policy.is_author(ctx.caller, columns(row), viewer_facts):
+        raise ForbiddenError(
+            "only the author of a document, or someone of the author's structure, may replace "
+            "it (PDSm4DMP TD3.3c NB2)",
+            expression=[expression],
+        )
+    return row
+
+
+def stored_resource(resource: dict[str, Any], dossier: Dossier, caller: Caller) -> dict[str, Any]:
+    """The DocumentReference as kept: its subject normalised, no inline data, a custodian."""
+    # Shallow copies: the request's resource is not used after this, only what changes is new.
+    kept = {k: v for k, v in resource.items() if k not in ("id", "meta", "identifier")}
+    kept["subject"] = patients.subject_reference(dossier)
+    content = dict(kept["content"][0])
+    content["attachment"] = {k: v for k, v in content["attachment"].items() if k != "data"}
+    kept["content"] = [content, *kept["content"][1:]]
+    if not kept.get("custodian"):
+        pro = caller.professional
+        if pro is not None and pro.organisation_id:
+            kept["custodian"] = {
+                "identifier": {"system": "urn:oid:1.2.250.1.71.4.2.2", "value": pro.organisation_id},
+                "display": pro.organisation or pro.organisation_id,
+            }
+    return kept
+
+
+def new_document(
+    session: Session,
+    dossier: Dossier,
+    resource: dict[str, Any],
+    facts: DocFacts,
+    *,
+    binary_id: str,
+    submission_set_id: str,
+    ctx: Context,
+    replaces: str | None = None,
+) -> Document:
+    pro = ctx.caller.professional
+    submitter = pro.idnat if pro is not None else f"patient:{dossier.ins}"
+    values: dict[str, Any] = dict(
+        id=str(uuid.uuid4()),
+        logical_id=str(uuid.uuid4()),
+        version=1,
+        latest=True,
+        dossier_id=dossier.id,
+        binary_id=binary_id,
+        submission_set_id=submission_set_id,
+        unique_id=facts.unique_id,
+        status="current",
+        deleted=False,
+        archived=facts.archived,
+        masked_ps=term.MASQUE_PS in facts.visibility,
+        invisible_patient=term.INVISIBLE_PATIENT in facts.visibility,
+        invisible_rl=term.INVISIBLE_RL in facts.visibility,
+        type_token=facts.type_token,
+        class_token=facts.class_token,
+        format_token=facts.format_token,
+        facility_token=facts.facility_token,
+        setting_token=facts.setting_token,
+        tokens={"security": facts.security, "event": facts.events, "related": facts.related},
+        date=facts.date,
+        creation=facts.creation,
+        period_start=facts.period_start,
+        period_end=facts.period_end,
+        authors=facts.authors,
+        submitter=submitter,
+        author_org=pro.organisation_id if pro is not None else None,
+        replaces=replaces,
+        resource=stored_resource(resource, dossier, ctx.caller),
+        created_at=ctx.now,
+    )
+    insert_row(session, (Document, values))
+    return Document(**values)  # transient, for rendering
+
+
+def new_binary(
+    session: Session, dossier: Dossier, binary_id: str, content_type: str, content: bytes, now: dt.datetime
+) -> None:
+    digest = attachment_hash(content)
+    values = {
+        "id": binary_id,
+        "dossier_id": dossier.id,
+        "content_type": content_type,
+        "data": content,
+        "size": len(content),
+        "sha1": digest,
+        "created_at": now,
+    }
+    insert_row(session, (Binary, values))
+
+
+def new_version(
+    session: Session, row: Document, resource: dict[str, Any], now: dt.datetime, **changes: Any
+) -> Document:
+    """A metadata change: a new entryUUID and version, the same logicalId."""
+    row.latest = False
+    values = {c.key: getattr(row, c.key) for c in Document.__table__.columns}
+    values.update(
+        id=str(uuid.uuid4()),
+        version=row.version + 1,
+        latest=True,
+        created_at=now,
+        resource=resource,
+        **changes,
+    )
+    fresh = Document(**values)
+    session.flush()  # the old row stops being the latest before the new one is
+    session.add(fresh)
+    return fresh
+
+
+def _submission_list(
+    session: Session, dossier: Dossier, plan: ListPlan, list_id: str, members: list[str], ctx: Context
+) -> DocumentList:
+    resource = {k: copy.deepcopy(v) for k, v in plan.resource.items() if k not in ("id", "meta", "entry")}
+    resource["subject"] = patients.subject_reference(dossier)
+    author = plan.facts.author or {}
+    row = DocumentList(
+        id=list_id,
+        dossier_id=dossier.id,
+        kind=plan.facts.kind,
+        status="current",
+        date=plan.facts.date or ctx.now,
+        source_id=plan.facts.source_id,
+        designation_token=plan.facts.designation_token,
+        unique_id=plan.facts.unique_id,
+        title=plan.facts.title,
+        author_idnat=author.get("idnat"),
+        author_given=author.get("given"),
+        author_family=author.get("family"),
+        author_org=ctx.caller.organisation,
+        members=members,
+        resource=resource,
+        created_at=ctx.now,
+    )
+    insert_row(session, row)
+    return row
+
+
+def _supersede(
+    session: Session,
+    target: Document,
+    parameters: dict[str, Any],
+    ctx: Context,
+    problems: Problems,
+    expression: str,
+) -> dict[str, Any] | None:
+    """The UpdateDocumentRefs PATCH: it may only move the document to ``superseded``."""
+    before = render.document(target, ctx.base_url)
+    try:
+        after = apply_fhirpath_patch(before, parameters)
+    except (UnprocessableError, ValueError) as exc:
+        problems.error(f"the PATCH does not apply: {exc}", expression, code="processing")
+        return None
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    if changed != {"status"} or after.get("status") != "superseded":
+        problems.error(
+            "in ITI-65 the PATCH of a replaced DocumentReference only sets status to 'superseded' "
+            f"(it changed {sorted(changed) or 'nothing'})",
+            expression,
+            code="invalid",
+        )
+        return None
+    return after
+
+
+def _outcome(warnings: list[Issue]) -> dict[str, Any] | None:
+    return operation_outcome(warnings) if warnings else None
+
+
+def _entry(
+    kind: str,
+    resource_id: str,
+    base_url: str,
+    status: str,
+    version: int | None,
+    now: dt.datetime,
+    warnings: list[Issue],
+) -> dict[str, Any]:
+    location = f"{kind}/{resource_id}" + (f"/_history/{version}" if version else "")
+    response: dict[str, Any] = {"status": status, "location": location, "lastModified": instant(now)}
+    if version:
+        response["etag"] = render.etag(version)
+    outcome = _outcome(warnings)
+    if outcome:
+        response["outcome"] = outcome
+    return {"fullUrl": f"{base_url}/{kind}/{resource_id}", "response": response}
+
+
+def submit(session: Session, plan: Plan, ctx: Context) -> dict[str, Any]:
+    """ITI-65 after :func:`plan_transaction`: the transaction-response Bundle."""
+    dossier = open_dossier(session, plan.subject, ctx.caller, ctx.trace)
+    problems = Problems()
+    _check_unique_ids(
+        session,
+        [(p.facts.unique_id, f"Bundle.entry[{p.index}].resource.masterIdentifier") for p in plan.documents],
+        problems,
+    )
+    targets: dict[str, Document] = {}
+    for doc in plan.documents:
+        if doc.replaces:
+            found = _replaced(
+                session, dossier, doc.replaces, ctx, problems, f"Bundle.entry[{doc.index}].resource.relatesTo"
+            )
+            if found is not None:
+                targets[doc.replaces] = found
+    patched: dict[int, dict[str, Any]] = {}
+    for patch in plan.patches:
+        if patch.target in targets:
+            after = _supersede(
+                session,
+                targets[patch.target],
+                patch.parameters,
+                ctx,
+                problems,
+                f"Bundle.entry[{patch.index}].resource",
+            )
+            if after is not None:
+                patched[patch.index] = after
+    problems.raise_if_any()
+    return _write(session, dossier, plan, targets, patched, ctx)
+
+
+def _write(
+    session: Session,
+    dossier: Dossier,
+    plan: Plan,
+    targets: dict[str, Document],
+    patched: dict[int, dict[str, Any]],
+    ctx: Context,
+) -> dict[str, Any]:
+    ids = {index: str(uuid.uuid4()) for index in plan.binaries}
+    list_ids = {p.index: str(uuid.uuid4()) for p in [plan.submission_set, *plan.folders]}
+    by_index: dict[int, DocPlan] = {d.index: d for d in plan.documents}
+    lists: dict[int, ListPlan] = {p.index: p for p in [plan.submission_set, *plan.folders]}
+    patches = {p.index: p for p in plan.patches}
+    entries: list[dict[str, Any]] = [{} for _ in range(plan.size)]
+    documents: dict[int, Document] = {}
+    # Written kind by kind, parents first, each row by an INSERT executed at once (the rows
+    # are in the database when the next checkpoint may fail); answered in request order.
+    for index in sorted(plan.binaries):
+        checkpoint(ctx.faults, "Binary")
+        owner = next(d for d in plan.documents if d.binary_index == index)
+        new_binary(session, dossier, ids[index], owner.facts.content_type, owner.content, ctx.now)
+        entries[index] = _entry("Binary", ids[index], ctx.base_url, "201 Created", None, ctx.now, [])
+    for index in sorted(by_index):
+        doc = by_index[index]
+        checkpoint(ctx.faults, "DocumentReference")
+        assert doc.binary_index is not None
+        replaced = targets.get(doc.replaces or "")
+        row = new_document(
+            session,
+            dossier,
+            doc.resource,
+            doc.facts,
+            binary_id=ids[doc.binary_index],
+            submission_set_id=list_ids[plan.submission_set.index],
+            ctx=ctx,
+            replaces=replaced.logical_id if replaced is not None else None,
+        )
+        documents[index] = row
+        ctx.trace.add("DocumentReference", row.id)
+        entries[index] = _entry(
+            "DocumentReference", row.id, ctx.base_url, "201 Created", 1, ctx.now, plan.warnings.get(index, [])
+        )
+    for index in sorted(lists):
+        checkpoint(ctx.faults, "List")
+        members = [documents[i].logical_id for i in lists[index].member_indexes]
+        row_list = _submission_list(session, dossier, lists[index], list_ids[index], members, ctx)
+        ctx.trace.add("List", row_list.id)
+        entries[index] = _entry(
+            "List", row_list.id, ctx.base_url, "201 Created", 1, ctx.now, plan.warnings.get(index, [])
+        )
+    for index in sorted(patches):
+        checkpoint(ctx.faults, "PATCH")
+        target = targets[patches[index].target]
+        fresh = new_version(
+            session, target, _without_managed(patched[index], target), ctx.now, status="superseded"
+        )
+        ctx.trace.add("DocumentReference", fresh.id)
+        entries[index] = _entry(
+            "DocumentReference", fresh.id, ctx.base_url, "200 OK", fresh.version, ctx.now, []
+        )
+    session.flush()
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "meta": {
+            "profile": [
+                "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.ProvideDocumentBundleResponse"
+            ]
+        },
+        "type": "transaction-response",
+        "link": [{"relation": "self", "url": ctx.base_url}],
+        "entry": entries,
+    }
+
+
+def _without_managed(resource: dict[str, Any], row: Document) -> dict[str, Any]:
+    """A rendered resource back to what a row keeps (the server-managed parts removed)."""
+    kept = {
+        k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta", "identifier", "status")
+    }
+    kept["resourceType"] = "DocumentReference"
+    content = dict(kept["content"][0])
+    content["attachment"] = dict(row.resource["content"][0]["attachment"])
+    kept["content"] = [content]
+    return kept
