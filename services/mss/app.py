@@ -1,0 +1,94 @@
+"""``create_app(settings)``: MSSanté as a FastAPI application, with its SMTP and IMAP
+listeners started in the lifespan on the same event loop (README, "MSSanté")."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from services.mss.clients import DmpClient, resource_server
+from services.mss.models import Base
+from services.mss.ordonnance.routes import router as ordonnance_router
+from services.mss.routes import directory_router, router
+from services.mss.seed import seed
+from services.mss.settings import MssSettings
+from shared.web.app import build_app
+from shared.web.errors import ErrorFormat, ErrorFormats
+from shared.web.runtime import Runtime, ServiceSpec
+
+SPEC = ServiceSpec(
+    name="mss",
+    title="mes-sandbox · MSSanté",
+    description="Messagerie sécurisée de santé (MSSanté) et ordonnance numérique.",
+    metadata=Base.metadata,
+    migrations="services.mss:migrations",
+    seed=seed,
+    routers=(router, ordonnance_router, directory_router),
+    error_formats=ErrorFormats(prefixes=(("/fhir", ErrorFormat.FHIR),)),
+)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
+    settings = runtime.settings
+    assert isinstance(settings, MssSettings)
+    auth = resource_server(runtime, settings.audience)
+    app.state.auth = auth
+    runtime.reset_hooks.append(auth.forget_keys)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(auth.aclose)
+        app.state.dmp = DmpClient(runtime.peer_client("dmp"))
+        stack.callback(app.state.dmp.close)
+        context = _tls_context(runtime)
+        if settings.smtp_port:
+            from services.mss import smtp
+
+            await smtp.start(runtime, auth, settings, context, stack)
+        if settings.imap_port:
+            imap_server = await _lazy_imap(runtime, auth, settings, context)
+            stack.push_async_callback(_close_server, imap_server)
+        yield
+
+
+def _tls_context(runtime: Runtime) -> ssl.SSLContext:
+    from services.mss import tls
+    from services.mss.models import TlsMaterial
+
+    with runtime.database().session(write=False) as session:
+        material = session.get(TlsMaterial, "listeners")
+        if material is None:
+            raise RuntimeError("the MSSanté seed has no TLS certificate: reset the service")
+        return tls.server_context(material.certificate_pem, material.key_pem)
+
+
+async def _lazy_imap(
+    runtime: Runtime, auth: Any, settings: MssSettings, context: ssl.SSLContext
+) -> asyncio.Server:
+    """Listen now; import pymap (half a second) when the first IMAP client connects."""
+    handler: list[Any] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not handler:
+            from services.mss import imap
+
+            handler.append(imap.connection_handler(runtime, auth, settings, context))
+        await handler[0](reader, writer)
+
+    return await asyncio.start_server(accept, host=settings.host, port=settings.imap_port)
+
+
+async def _close_server(server: asyncio.Server) -> None:
+    server.close()
+    await server.wait_closed()
+
+
+def create_app(
+    settings: MssSettings | None = None, *, peer_transport: httpx.MockTransport | None = None
+) -> FastAPI:
+    return build_app(SPEC, settings or MssSettings(), lifespan=_lifespan, peer_transport=peer_transport)

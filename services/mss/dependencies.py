@@ -1,0 +1,32 @@
+"""Dependency aliases of MSSanté's endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.mss.settings import MssSettings
+from shared.oauth.principals import Principal
+from shared.oauth.resource import ResourceServer
+from shared.web.deps import get_runtime
+
+
+def get_auth(request: Request) -> ResourceServer:
+    auth: ResourceServer = request.app.state.auth
+    return auth
+
+
+def get_principal(request: Request) -> Principal:
+    """The caller from its Pro Santé Connect or Mon espace santé token, or a 401."""
+    return get_auth(request).authenticate(request)
+
+
+def get_settings(request: Request) -> MssSettings:
+    settings = get_runtime(request).settings
+    assert isinstance(settings, MssSettings)
+    return settings
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+SettingsDep = Annotated[MssSettings, Depends(get_settings)]

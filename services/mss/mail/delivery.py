@@ -1,0 +1,296 @@
+"""One delivery path for HTTP and SMTP: check, store, acknowledge. Flushes, never commits.
+
+Order of the checks (the first failure refuses the whole message; nothing is stored):
+size, MIME structure, the ``X-MSS-*`` header syntax, the sender (a mailbox the caller may
+use), every recipient (a known mailbox of the space of trust), the citizen rule (a
+patient only replies, to the people of a conversation a professional started). Then one
+copy goes to the sender's ``Sent`` folder and one to each recipient's ``INBOX``; when
+``Disposition-Notification-To`` asks for it, each recipient acknowledges with an RFC 8098
+MDN carrying the integration outcome (:mod:`services.mss.mail.integration`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from services.mss import service
+from services.mss.errors import (
+    BadAddressError,
+    MalformedMessageError,
+    MessageTooLargeError,
+    ReplyOnlyError,
+    SenderRefusedError,
+    UnknownRecipientError,
+)
+from services.mss.mail import integration, mdn, mime
+from services.mss.mail.addresses import AddressError, normalise
+from services.mss.models import Mailbox, Message
+from shared.db.base import utcnow
+from shared.observability.exchanges import annotate
+
+_X_MSS_YES_NO = ("X-MSS-INS", "X-MSS-MES")
+
+
+@dataclass
+class Delivered:
+    id: str
+    message_id: str
+    thread: str
+    sender: str
+    recipients: list[str]
+    copies: dict[str, str] = field(default_factory=dict)
+    acknowledgements: list[str] = field(default_factory=list)
+
+
+def sender_kind(box: Mailbox) -> str:
+    return {"PAT": "patient", "APP": "software"}.get(box.type, "professional")
+
+
+def check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise MessageTooLargeError(f"the message is {size} bytes; this operator accepts at most {limit}")
+
+
+def parse(raw: bytes, limit: int) -> mime.ParsedMessage:
+    check_size(len(raw), limit)
+    try:
+        parsed = mime.parse(raw)
+    except mime.MalformedMessage as exc:
+        raise MalformedMessageError(str(exc)) from exc
+    check_x_mss(parsed)
+    return parsed
+
+
+def check_x_mss(parsed: mime.ParsedMessage) -> None:
+    """The syntax of the MSSanté headers (Référentiel socle #2, ECO.2.4.1/2)."""
+    for name in _X_MSS_YES_NO:
+        for value in parsed.header_values(name):
+            if value.strip().upper() not in ("O", "N"):
+                raise MalformedMessageError(f"{name} must be 'O' or 'N', not '{value}'", expression=[name])
+    for value in parsed.header_values("X-MSS-CODECDA"):
+        codes = [c.strip() for c in value.split(",")]
+        if not all(c and all(ch.isalnum() or ch == "-" for ch in c) for c in codes):
+            raise MalformedMessageError(f"X-MSS-CODECDA '{value}' is not a list of LOINC codes")
+
+
+def check_sender(session: Session, caller: service.Caller, address: str) -> Mailbox:
+    """The sender's mailbox, if the caller may send from it."""
+    try:
+        address = normalise(address)
+    except AddressError as exc:
+        raise BadAddressError(str(exc)) from exc
+    box = session.get(Mailbox, address)
+    if box is None:
+        raise SenderRefusedError(f"{address} is no mailbox of this operator")
+    if not service.can_use(session, caller, box):
+        annotate(f"MSSanté: refused, {service.describe(caller)} may not send from {address}")
+        raise SenderRefusedError(f"{service.describe(caller)} may not send from {address}")
+    if box.type == "PAT" and not _can_write(caller):
+        raise SenderRefusedError("replying from a citizen mailbox needs the scope messages.write")
+    return box
+
+
+def _can_write(caller: service.Caller) -> bool:
+    from shared.oauth.principals import MesUser
+
+    return not isinstance(caller, MesUser) or caller.can("messages", "write")
+
+
+def check_recipient(session: Session, address: str) -> Mailbox:
+    try:
+        address = normalise(address)
+    except AddressError as exc:
+        raise BadAddressError(str(exc)) from exc
+    box = session.get(Mailbox, address)
+    if box is None:
+        raise UnknownRecipientError(f"{address}: no such MSSanté mailbox", expression=[address])
+    return box
+
+
+def check_citizen_rule(
+    session: Session, sender: Mailbox, parsed: mime.ParsedMessage, rcpts: list[Mailbox]
+) -> None:
+    """Only professionals start a conversation with a patient; the patient replies to it."""
+    if sender.type != "PAT":
+        return
+    original = None
+    if parsed.in_reply_to:
+        original = session.scalars(
+            select(Message).where(
+                Message.mailbox == sender.address,
+                Message.folder == "INBOX",
+                Message.message_id == parsed.in_reply_to,
+            )
+        ).first()
+    if original is None or original.sender_kind == "patient":
+        annotate("MSSanté: refused, a patient may only reply to a conversation a professional started")
+        raise ReplyOnlyError("a patient may only reply to a message a professional sent (In-Reply-To)")
+    thread = session.scalars(
+        select(Message).where(Message.mailbox == sender.address, Message.thread == original.thread)
+    ).all()
+    people = {m.sender for m in thread} | {a for m in thread for a in (*m.to, *m.cc)}
+    for box in rcpts:
+        if box.type == "PAT" and box.address != sender.address:
+            raise ReplyOnlyError(f"a patient cannot write to another patient ({box.address})")
+        if box.address not in people:
+            raise ReplyOnlyError(f"{box.address} is not part of the conversation being replied to")
+
+
+def deliver(
+    session: Session,
+    caller: service.Caller,
+    parsed: mime.ParsedMessage,
+    *,
+    raw: bytes,
+    envelope_from: str | None = None,
+    envelope_rcpts: list[str] | None = None,
+) -> Delivered:
+    """Check and store ``parsed`` (whose bytes are ``raw``) for its recipients."""
+    sender = check_sender(session, caller, envelope_from or parsed.sender)
+    if envelope_from and normalise(parsed.sender) != sender.address:
+        raise SenderRefusedError(f"'From: {parsed.sender}' differs from the envelope sender {sender.address}")
+    addresses = envelope_rcpts if envelope_rcpts is not None else [*parsed.to, *parsed.cc]
+    if not addresses:
+        raise MalformedMessageError("the message has no recipient (To or Cc)")
+    rcpts: dict[str, Mailbox] = {}
+    for address in addresses:
+        box = check_recipient(session, address)
+        rcpts[box.address] = box
+    check_citizen_rule(session, sender, parsed, list(rcpts.values()))
+    return store(session, sender, parsed, raw, list(rcpts.values()))
+
+
+def store(
+    session: Session, sender: Mailbox, parsed: mime.ParsedMessage, raw: bytes, rcpts: list[Mailbox]
+) -> Delivered:
+    if parsed.generated_id:
+        raw = f"Message-ID: {parsed.message_id}\r\n".encode() + raw
+        parsed.generated_id = False
+    thread = _thread_of(session, parsed)
+    kind = sender_kind(sender)
+    attachments = [
+        {"filename": a.filename, "content_type": a.content_type, "size": len(a.data)}
+        for a in parsed.attachments
+    ]
+    result = Delivered(
+        id="",
+        message_id=parsed.message_id,
+        thread=thread,
+        sender=sender.address,
+        recipients=[b.address for b in rcpts],
+    )
+
+    received = utcnow()
+    rows: list[dict[str, object]] = []
+
+    def copy(box: Mailbox, folder: str, seen: bool) -> str:
+        row_id = str(uuid.uuid4())
+        rows.append(
+            {
+                "id": row_id,
+                "mailbox": box.address,
+                "folder": folder,
+                "uid": _next_uid(session, box),
+                "message_id": parsed.message_id,
+                "thread": thread,
+                "in_reply_to": parsed.in_reply_to,
+                "sender": sender.address,
+                "sender_kind": kind,
+                "to": parsed.to,
+                "cc": parsed.cc,
+                "subject": parsed.subject,
+                "attachments": attachments,
+                "raw": raw,
+                "size": len(raw),
+                "received_at": received,
+                "seen": seen,
+                "flagged": False,
+                "answered": False,
+                "deleted": False,
+                "draft": False,
+                "keywords": [],
+            }
+        )
+        return row_id
+
+    with session.no_autoflush:
+        result.id = copy(sender, "Sent", True)
+        for box in rcpts:
+            result.copies[box.address] = copy(box, "INBOX", False)
+    # One Core INSERT for every copy: the ORM's unit of work costs more than the row.
+    session.execute(insert(Message), rows)
+    if parsed.in_reply_to:
+        for original in session.scalars(
+            select(Message).where(
+                Message.mailbox == sender.address,
+                Message.folder == "INBOX",
+                Message.message_id == parsed.in_reply_to,
+            )
+        ):
+            original.answered = True
+    session.flush()
+    result.acknowledgements = _acknowledge(session, parsed, rcpts)
+    return result
+
+
+def _thread_of(session: Session, parsed: mime.ParsedMessage) -> str:
+    for ref in [parsed.in_reply_to, *reversed(parsed.references)]:
+        if ref:
+            thread = session.scalars(select(Message.thread).where(Message.message_id == ref).limit(1)).first()
+            if thread:
+                return thread
+    return parsed.message_id
+
+
+def _next_uid(session: Session, box: Mailbox) -> int:
+    """The mailbox's next IMAP UID: one atomic ``UPDATE ... RETURNING`` (SQLite and PostgreSQL)."""
+    statement = (
+        update(Mailbox)
+        .where(Mailbox.address == box.address)
+        .values(next_uid=Mailbox.next_uid + 1)
+        .returning(Mailbox.next_uid)
+    )
+    uid: int = session.execute(statement, execution_options={"synchronize_session": False}).scalar_one()
+    return uid - 1
+
+
+def _acknowledge(session: Session, parsed: mime.ParsedMessage, rcpts: list[Mailbox]) -> list[str]:
+    """Integrate the XDM documents for each recipient; send the MDNs that were asked for."""
+    wanted = parsed.header("Disposition-Notification-To")
+    sent: list[str] = []
+    for box in rcpts:
+        outcome = integration.check(session, parsed, box)
+        if outcome.error is None:
+            integration.record(session, outcome, box)
+        if not wanted or parsed.header("Auto-Submitted") not in (None, "no"):
+            continue
+        try:
+            target = normalise(wanted)
+        except AddressError:
+            continue
+        target_box = session.get(Mailbox, target)
+        if target_box is None:
+            continue  # an acknowledgement to outside the sandbox goes nowhere
+        report = mdn.build(
+            reporter=box.address,
+            to=target,
+            original_message_id=parsed.message_id,
+            original_subject=parsed.subject,
+            original_recipient=box.address,
+            error=outcome.error,
+            explanation=outcome.explanation,
+            attachments=[a for a in parsed.attachments if a.filename.upper() == integration.XDM_NAME],
+        )
+        raw = report.as_bytes()
+        ack = mime.parse(raw)
+        annotate(
+            f"MSSanté: {box.address} acknowledged {parsed.message_id}"
+            + (f" with integration error {outcome.error}" if outcome.error else "")
+        )
+        store(session, box, ack, raw, [target_box])
+        sent.append(ack.message_id)
+    return sent

@@ -1,0 +1,188 @@
+"""Building and reading RFC 5322 / MIME messages (stdlib :mod:`email`, ``policy.default``).
+
+A message posted as JSON is turned into the MIME message a mail client would have sent,
+so the HTTP API, SMTP and IMAP all see the same bytes. A raw message is parsed strictly
+enough to refuse what a receiving system could not read: no ``From``, no recipient,
+broken multipart structure, undecodable base64 (RFC 2045 §6.8), headers that are not
+headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass, field
+from email import errors as email_errors
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import formatdate, make_msgid
+
+from services.mss.mail.addresses import AddressError, header_addresses, normalise
+
+MSGID_DOMAIN = "mss.mes-sandbox.localhost"
+
+#: Parser defects that make a message unreadable for the receiving software.
+_FATAL_DEFECTS = (
+    email_errors.StartBoundaryNotFoundDefect,
+    email_errors.CloseBoundaryNotFoundDefect,
+    email_errors.MultipartInvariantViolationDefect,
+    email_errors.NoBoundaryInMultipartDefect,
+    email_errors.MissingHeaderBodySeparatorDefect,
+    email_errors.InvalidBase64CharactersDefect,
+    email_errors.InvalidBase64PaddingDefect,
+    email_errors.InvalidBase64LengthDefect,
+)
+
+
+class MalformedMessage(ValueError):
+    """A message the sandbox refuses to deliver; the text says what is wrong."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class ParsedMessage:
+    message: EmailMessage
+    sender: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    message_id: str
+    in_reply_to: str | None
+    references: list[str]
+    body: str
+    attachments: list[Attachment] = field(default_factory=list)
+    #: True when the message came without a Message-ID and the sandbox gave it one.
+    generated_id: bool = False
+
+    def header(self, name: str) -> str | None:
+        value = self.message.get(name)
+        return None if value is None else str(value)
+
+    def header_values(self, name: str) -> list[str]:
+        return [str(v) for v in self.message.get_all(name, [])]
+
+
+def new_message_id() -> str:
+    return make_msgid(idstring=uuid.uuid4().hex[:12], domain=MSGID_DOMAIN)
+
+
+def build(
+    *,
+    sender: str,
+    sender_name: str,
+    to: list[str],
+    cc: list[str],
+    subject: str,
+    body: str,
+    attachments: list[Attachment],
+    headers: dict[str, str],
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+) -> EmailMessage:
+    """The MIME message of a JSON submission: text body, then the attachments."""
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = f"{sender_name} <{sender}>" if sender_name else sender
+    if to:
+        message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Message-ID"] = new_message_id()
+    if in_reply_to:
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = " ".join([*(references or []), in_reply_to])
+    for name, value in headers.items():
+        if name.lower() in {"from", "to", "cc", "bcc", "subject", "message-id", "date"}:
+            raise MalformedMessage(f"header '{name}' is set from the JSON fields, not from 'headers'")
+        if "\n" in value or "\r" in value or not name or ":" in name:
+            raise MalformedMessage(f"header '{name}' is not a valid header line")
+        message[name] = value
+    message.set_content(body or "")
+    for item in attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        if not subtype:
+            raise MalformedMessage(f"attachment '{item.filename}': content type '{item.content_type}'")
+        message.add_attachment(item.data, maintype=maintype, subtype=subtype, filename=item.filename)
+    return message
+
+
+def decode_base64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedMessage(f"{what} is not valid base64") from exc
+
+
+def parse(raw: bytes) -> ParsedMessage:
+    """The parts the sandbox needs, or :class:`MalformedMessage`."""
+    if not raw.strip():
+        raise MalformedMessage("the message is empty")
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    if not isinstance(message, EmailMessage):  # pragma: no cover - policy.default always does
+        raise MalformedMessage("not a MIME message")
+    try:
+        sender = normalise(str(message.get("From", "")))
+    except AddressError as exc:
+        raise MalformedMessage(f"'From': {exc}") from exc
+    try:
+        to = header_addresses([str(v) for v in message.get_all("To", [])])
+        cc = header_addresses([str(v) for v in message.get_all("Cc", [])])
+    except AddressError as exc:
+        raise MalformedMessage(f"recipient header: {exc}") from exc
+    message_id = str(message.get("Message-ID", "")).strip()
+    generated_id = not message_id
+    if generated_id:
+        message_id = new_message_id()
+    in_reply_to = str(message.get("In-Reply-To", "")).strip() or None
+    references = str(message.get("References", "")).split()
+    attachments: list[Attachment] = []
+    body = ""
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        disposition = part.get_content_disposition()
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        if disposition == "attachment" or (part.get_filename() and disposition != "inline"):
+            attachments.append(
+                Attachment(part.get_filename() or "piece-jointe", part.get_content_type(), data)
+            )
+        elif part.get_content_type() == "text/plain" and not body:
+            body = data.decode(part.get_content_charset() or "utf-8", errors="replace")
+    _check_defects(message)  # after decoding: base64 defects are found while decoding
+    return ParsedMessage(
+        message=message,
+        sender=sender,
+        to=to,
+        cc=cc,
+        subject=str(message.get("Subject", "")),
+        message_id=message_id,
+        in_reply_to=in_reply_to,
+        references=references,
+        body=body,
+        attachments=attachments,
+        generated_id=generated_id,
+    )
+
+
+def _check_defects(message: EmailMessage) -> None:
+    for part in message.walk():
+        for defect in part.defects:
+            if isinstance(defect, _FATAL_DEFECTS):
+                raise MalformedMessage(f"malformed MIME: {type(defect).__name__} ({defect})")
+        if part.get_content_maintype() == "multipart" and not part.is_multipart():
+            raise MalformedMessage("malformed MIME: a multipart part without its parts")
+        if part.get_content_type() == "multipart/mixed" and not part.get_boundary():
+            raise MalformedMessage("malformed MIME: multipart without a boundary")
+    for name in ("From",):
+        if message.get(name) is None:
+            raise MalformedMessage(f"the message has no '{name}' header")

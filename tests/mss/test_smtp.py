@@ -1,0 +1,199 @@
+"""Sending over SMTP with Python's smtplib: STARTTLS, AUTH, the reply codes, same delivery."""
+
+from __future__ import annotations
+
+import smtplib
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+
+from tests.mss.helpers import DOMINIQUE, JEANNE, KARIM, inbox, mss, smtp_client, xoauth2
+from tests.support import Sandbox, bearer
+
+pytestmark = pytest.mark.db
+
+
+def letter(sender: str, to: str, subject: str = "Compte rendu", body: str = "Texte.") -> EmailMessage:
+    message = EmailMessage(policy=policy.SMTP)  # CRLF line ends, as on the wire
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    return message
+
+
+def test_starttls_xoauth2_and_delivery_to_the_same_store(sb: Sandbox) -> None:
+    with smtp_client(sb) as client:
+        assert "XOAUTH2" in client.esmtp_features["auth"] and "PLAIN" in client.esmtp_features["auth"]
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        message = letter(JEANNE, KARIM, "Par SMTP")
+        message.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="cr.pdf")
+        refused = client.send_message(message)
+        assert refused == {}
+    rows = inbox(sb, sb.psc_token("karim-benali"), KARIM)
+    assert rows[0]["subject"] == "Par SMTP" and rows[0]["attachments"][0]["filename"] == "cr.pdf"
+    assert inbox(sb, sb.psc_token(), JEANNE, folder="Sent")[0]["subject"] == "Par SMTP"
+    smtp = [e for e in sb.admin("mss", "GET", "exchanges").json()["exchanges"] if e["protocol"] == "smtp"]
+    assert smtp and "RCPT TO:<karim.benali@ch-valmont.mssante.fr>" in smtp[-1]["request"]["body"]
+
+
+def test_oauthbearer_with_the_data_reply_naming_the_message(sb: Sandbox) -> None:
+    token = sb.psc_token("jeanne-martin")
+    with smtp_client(sb) as client:
+        client.auth("OAUTHBEARER", lambda challenge=None: f"n,a={JEANNE},\x01auth=Bearer {token}\x01\x01")
+        client.mail(JEANNE)
+        client.rcpt(KARIM)
+        code, reply = client.data(letter(JEANNE, KARIM).as_bytes())
+    assert code == 250 and b"queued as <" in reply
+
+
+def test_authentication_is_required_and_only_after_starttls(sb: Sandbox) -> None:
+    with smtp_client(sb, tls=False) as client:
+        assert "auth" not in client.esmtp_features
+        assert "starttls" in client.esmtp_features
+        code, reply = client.mail(JEANNE)
+        assert code == 530 and b"Authentication required" in reply
+    with smtp_client(sb) as client:
+        with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+            client.auth("XOAUTH2", xoauth2(JEANNE, "not.a.token"))
+        assert refused.value.smtp_code == 535
+
+
+def test_a_mailbox_password_works_with_plain_and_login(sb: Sandbox) -> None:
+    answer = mss(sb).put(f"/api/mailboxes/{KARIM}/password", headers=bearer(sb.psc_token("karim-benali")))
+    assert answer.status_code == 200
+    password = answer.json()["password"]
+    with smtp_client(sb) as client:
+        client.login(KARIM, password)
+        assert client.sendmail(KARIM, [JEANNE], letter(KARIM, JEANNE, "Par mot de passe").as_bytes()) == {}
+    with smtp_client(sb) as client, pytest.raises(smtplib.SMTPAuthenticationError):
+        client.login(KARIM, "mauvais")
+    # Another professional's mailbox cannot be used with Karim's password.
+    with smtp_client(sb) as client:
+        client.login(KARIM, password)
+        code, _ = client.mail(JEANNE)
+        assert code == 550
+    assert inbox(sb, sb.psc_token(), JEANNE)[0]["subject"] == "Par mot de passe"
+
+
+def test_refused_sender_unknown_recipient_and_bad_citizen_address_codes(sb: Sandbox) -> None:
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        code, reply = client.mail(KARIM)
+        assert (code, reply[:5]) == (550, b"5.7.1")
+        assert client.mail(JEANNE)[0] == 250
+        code, reply = client.rcpt("personne@inconnu.mssante.fr")
+        assert (code, reply[:5]) == (550, b"5.1.1")
+        code, reply = client.rcpt("279035121518988@patient.mssante.fr")
+        assert (code, reply[:5]) == (553, b"5.1.3")
+        assert client.rcpt(DOMINIQUE)[0] == 250
+        client.rset()
+    assert inbox(sb, sb.mes_token("dominique-pat-trois"), DOMINIQUE) == []
+
+
+def test_malformed_and_oversized_messages_are_refused_and_nothing_is_stored(sb: Sandbox) -> None:
+    broken = (
+        f"From: {JEANNE}\r\nTo: {KARIM}\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="B"\r\n\r\npas de partie\r\n'
+    ).encode()
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        client.mail(JEANNE)
+        client.rcpt(KARIM)
+        code, reply = client.data(broken)
+        assert (code, reply[:5]) == (554, b"5.6.0")
+        assert int(client.esmtp_features["size"]) == 10 * 1024 * 1024
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        client.mail(JEANNE)
+        client.rcpt(KARIM)
+        code, reply = client.data(letter(JEANNE, KARIM, body=("0" * 70 + "\n") * 160_000).as_bytes())
+        assert code == 552, reply
+    assert inbox(sb, sb.psc_token("karim-benali"), KARIM) == []
+
+
+def test_a_patient_over_smtp_only_replies(sb: Sandbox) -> None:
+    token = sb.mes_token("dominique-pat-trois")
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(DOMINIQUE, token))
+        client.mail(DOMINIQUE)
+        client.rcpt(JEANNE)
+        code, reply = client.data(letter(DOMINIQUE, JEANNE, "Bonjour docteur").as_bytes())
+        assert (code, reply[:5]) == (550, b"5.7.1")
+    assert inbox(sb, sb.psc_token(), JEANNE) == []
+
+
+def test_the_fault_book_applies_to_smtp(sb: Sandbox) -> None:
+    rule = sb.admin(
+        "mss", "POST", "faults", json={"method": "SMTP:RCPT", "path": "*", "status": 503, "count": 1}
+    )
+    assert rule.status_code == 201
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        client.mail(JEANNE)
+        assert client.rcpt(KARIM)[0] == 421
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        client.mail(JEANNE)
+        assert client.rcpt(KARIM)[0] == 250
+
+
+def test_a_patient_replies_over_smtp_to_a_professional_s_message(sb: Sandbox) -> None:
+    started = (
+        mss(sb)
+        .post(
+            "/api/messages",
+            json={"from": JEANNE, "to": [DOMINIQUE], "subject": "Vos résultats", "body": "."},
+            headers=bearer(sb.psc_token("jeanne-martin")),
+        )
+        .json()
+    )
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(DOMINIQUE, sb.mes_token("dominique-pat-trois")))
+        reply = letter(DOMINIQUE, JEANNE, "Re: Vos résultats", "Merci docteur.")
+        reply["In-Reply-To"] = started["message_id"]
+        assert client.send_message(reply) == {}
+    got = inbox(sb, sb.psc_token(), JEANNE)[0]
+    assert got["thread"] == started["message_id"] and got["sender"] == DOMINIQUE
+
+
+def test_an_xdm_package_over_smtp_is_acknowledged(sb: Sandbox) -> None:
+    from services.mss.mail import xdm
+
+    traits = xdm.PatientTraits(
+        ins="279035121518989",
+        ins_oid="1.2.250.1.213.1.4.10",
+        family_name="PAT-TROIS",
+        given_name="DOMINIQUE",
+        birth_date="19790328",
+        gender="F",
+    )
+    doc = xdm.XdmDocument(
+        data=b"%PDF-1.4 fictif",
+        mime_type="application/pdf",
+        title="Compte rendu",
+        type_code="11488-4",
+        type_display="Consult note",
+        class_code="11",
+        class_display="Synthèse",
+    )
+    package = xdm.build([doc], patient=traits, author_idnat="899700112545", title="Compte rendu")
+    message = letter(JEANNE, KARIM, "XDM/1.0/DDM+Compte rendu")
+    message["Disposition-Notification-To"] = JEANNE
+    message["X-MSS-INS"] = "O"
+    message.add_attachment(package, maintype="application", subtype="zip", filename="IHE_XDM.zip")
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        client.send_message(message)
+    jeanne = sb.psc_token("jeanne-martin")
+    ack = mss(sb).get(
+        f"/api/mailboxes/{JEANNE}/wait", params={"timeout": 5, "from": KARIM}, headers=bearer(jeanne)
+    )
+    assert ack.status_code == 200 and ack.json()["subject"].startswith("Accusé de réception")
+    raw = (
+        mss(sb)
+        .get(f"/api/mailboxes/{JEANNE}/messages/{ack.json()['id']}/raw", headers=bearer(jeanne))
+        .content
+    )
+    assert b"Disposition: automatic-action/MDN-sent-automatically; processed" in raw
