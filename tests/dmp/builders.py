@@ -12,7 +12,9 @@ from typing import Any
 
 from shared.personas import Patient, Professional
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "examples"
+# Copies of the ANS examples (../shared/reference/examples), kept in the repository so that a
+# clean clone tests on its own.
+EXAMPLES = Path(__file__).with_name("data")
 
 TRE_A03 = "https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument"
 TRE_A07 = (
