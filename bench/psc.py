@@ -63,8 +63,8 @@ BASIC = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
 REALM = "/auth/realms/esante-wallet"
 #: Codes minted per server and repetition: the first ``WARM_CODES`` for the warm-up, the
 #: rest for the measurement (more than any server redeems; a shortage shows as non-2xx).
-CODES = 50_000
-WARM_CODES = 12_000
+CODES = 100_000
+WARM_CODES = 20_000
 
 BARE_APP = textwrap.dedent(
     """
@@ -336,7 +336,8 @@ CODE_SCRIPT = textwrap.dedent(
       ["Authorization"] = "Basic %(basic)s",
     }
     request = function()
-      local code = codes[next_code]
+      -- past the last code, a stale one: the server refuses it and wrk counts a non-2xx
+      local code = codes[next_code] or "exhausted"
       next_code = next_code + 1
       local body = "grant_type=authorization_code&code=" .. code
         .. "&redirect_uri=%(redirect)s&code_verifier=%(verifier)s"
