@@ -22,13 +22,6 @@ from tests.support import Sandbox
 pytestmark = pytest.mark.db
 
 
-@pytest.fixture
-def browser(sb: Sandbox):
-    browser = Browser(sb)
-    yield browser
-    browser.close()
-
-
 def test_card_login_then_code_exchange_gives_psc_tokens(sb: Sandbox, browser: Browser) -> None:
     verifier, challenge = pkce_pair()
     callback = browser.card_login(

@@ -16,13 +16,6 @@ pytestmark = pytest.mark.db
 ISSUER_PATH = "/auth/realms/esante-wallet"
 
 
-@pytest.fixture
-def browser(sb: Sandbox):
-    browser = Browser(sb)
-    yield browser
-    browser.close()
-
-
 @pytest.mark.parametrize(
     ("params", "title"),
     [

@@ -3,61 +3,28 @@ professional sees and clicks, in French, with both second factors."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 
+from tests import browser
 from tests.psc_auth.support import pkce_pair, query_of
 from tests.support import Sandbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-class _Callback(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "text/html; charset=utf-8")
-        self.end_headers()
-        self.wfile.write(b"<h1>Logiciel de test</h1>")
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
+    with browser.chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
 def relying_party() -> Iterator[str]:
-    """The editor's software: a real HTTP server receiving the callback."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Callback)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/callback"
-    server.shutdown()
-    server.server_close()
+    with browser.callback_server("Logiciel de test") as url:
+        yield url
 
 
 @pytest.fixture

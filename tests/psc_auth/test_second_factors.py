@@ -21,13 +21,6 @@ from tests.support import Sandbox
 pytestmark = pytest.mark.db
 
 
-@pytest.fixture
-def browser(sb: Sandbox):
-    browser = Browser(sb)
-    yield browser
-    browser.close()
-
-
 def _to_method_page(browser: Browser, identifier: str = "899700112545"):  # type: ignore[no-untyped-def]
     page = browser.authorize(state="st")
     method = browser.identify(page, identifier)

@@ -21,13 +21,6 @@ from tests.support import Sandbox
 pytestmark = pytest.mark.db
 
 
-@pytest.fixture
-def browser(sb: Sandbox):
-    browser = Browser(sb)
-    yield browser
-    browser.close()
-
-
 def _oauth_error(answer, status: int, error: str) -> str:  # type: ignore[no-untyped-def]
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/json"

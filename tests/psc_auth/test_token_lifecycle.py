@@ -27,13 +27,6 @@ pytestmark = pytest.mark.db
 
 
 @pytest.fixture
-def browser(sb: Sandbox):
-    browser = Browser(sb)
-    yield browser
-    browser.close()
-
-
-@pytest.fixture
 def tokens(sb: Sandbox, browser: Browser) -> dict[str, Any]:
     body: dict[str, Any] = exchange(sb, browser.card_login()["code"]).json()
     return body
