@@ -10,7 +10,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
 
 from tests.catalog.support import Browser, app_tokens, authority, introspect, tokens
-from tests.support import Sandbox
+from tests.support import Sandbox, bearer
 
 pytestmark = pytest.mark.db
 
@@ -184,6 +184,24 @@ def test_a_withdrawn_app_is_refused_everywhere_at_once(sb: Sandbox) -> None:
     assert withdrawn.json()["status"] == "withdrawn"
     assert withdrawn.json()["withdrawal_reason"] == "Non-conformité"
     assert introspect(sb, body["access_token"]) == {"active": False}
+    # The DMP (which introspects) and the mesures API refuse its token from that moment.
+    documents = sb.client("dmp").get(
+        "/fhir/DocumentReference",
+        params={"patient.identifier": "urn:oid:1.2.250.1.213.1.4.10|279035121518989"},
+        headers=bearer(body["access_token"]),
+    )
+    assert documents.status_code == 401, documents.text
+    read = sb.client("catalog").get(
+        "/fhir/Observation",
+        params={
+            "subject.identifier": f"{body['idpe_system']}|{body['idpe']}",
+            "code": "29463-7",
+            "_sort": "-date",
+            "_count": "1",
+        },
+        headers=bearer(body["access_token"]),
+    )
+    assert read.status_code == 401, read.text
     refresh = sb.client("catalog").post(
         "/oauth/token",
         data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},

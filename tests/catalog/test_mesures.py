@@ -4,12 +4,13 @@ of "Spécifications de l'API Mesures de santé de Mon Espace Santé" (v1.5.2).""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.catalog.support import Browser, app_tokens, authority, revoke_consent, tokens
+from tests.catalog.support import Browser, app_tokens, authority, introspect, revoke_consent, tokens
 from tests.support import Sandbox, bearer
 
 pytestmark = pytest.mark.db
@@ -690,3 +691,71 @@ def test_the_space_shows_the_measurements_and_a_caregiver_needs_the_right(
         refused = browser.http.get("/espace/mesures")
         assert refused.status_code == 403
         assert "ce droit ne vous a pas été délégué" in refused.text
+
+
+def test_403_idpe_mismatch_on_reads(sb: Sandbox, balance: dict[str, Any]) -> None:
+    """A search naming another patient, or the right idPe in another system, is refused."""
+    other = app_tokens(sb, patient="gabriel-fontaine", scope="mesures.read mesures.write")
+    assert post(sb, other["access_token"], weight_bundle(other["idpe"])).status_code == 200
+    last = {"code": "29463-7", "_sort": "-date", "_count": "1"}
+    for subject in (
+        f"urn:oid:1.2.250.1.999.1.1|{other['idpe']}",
+        f"urn:oid:1.2.3|{balance['idpe']}",
+        balance["idpe"],
+    ):
+        answer = observations(sb, balance["access_token"], **{"subject.identifier": subject, **last})
+        assert answer.status_code == 403, (subject, answer.text)
+        assert diagnostics(answer) == [IDPE_MISMATCH], subject
+    mine = observations(
+        sb,
+        balance["access_token"],
+        **{"subject.identifier": f"urn:oid:1.2.250.1.999.1.1|{balance['idpe']}", **last},
+    )
+    assert mine.status_code == 200
+    assert mine.json()["total"] == 0  # Gabriel's weight is not Dominique's
+
+
+def _expire(sb: Sandbox, app: str) -> None:
+    """The app's referencing ended yesterday (the snapshot is the only way to move a date)."""
+    snapshot = sb.admin("catalog", "GET", "snapshot").json()
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    for row in snapshot["tables"]["apps"]:
+        if row["id"] == app:
+            row["referenced_on"] = (yesterday - dt.timedelta(days=365)).isoformat()
+            row["expires_on"] = yesterday.isoformat()
+    assert sb.admin("catalog", "PUT", "snapshot", json=snapshot).status_code == 200
+
+
+def test_an_app_whose_referencing_expired_is_refused_everywhere(sb: Sandbox, balance: dict[str, Any]) -> None:
+    assert post(sb, balance["access_token"], weight_bundle(balance["idpe"])).status_code == 200
+    _expire(sb, "ma-balance")
+    assert sb.client("catalog").get("/api/catalogue/apps/ma-balance").json()["status"] == "expired"
+    written = post(sb, balance["access_token"], weight_bundle(balance["idpe"]))
+    assert written.status_code == 401
+    assert "no longer referenced" in diagnostics(written)[0]
+    read = observations(
+        sb,
+        balance["access_token"],
+        **{
+            "subject.identifier": f"urn:oid:1.2.250.1.999.1.1|{balance['idpe']}",
+            "code": "29463-7",
+            "_sort": "-date",
+            "_count": "1",
+        },
+    )
+    assert read.status_code == 401
+    assert introspect(sb, balance["access_token"]) == {"active": False}
+    documents = sb.client("dmp").get(
+        "/fhir/DocumentReference",
+        params={"patient.identifier": "urn:oid:1.2.250.1.213.1.4.10|279035121518989"},
+        headers=bearer(balance["access_token"]),
+    )
+    assert documents.status_code == 401, documents.text
+    refresh = sb.client("catalog").post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": balance["refresh_token"]},
+        auth=("app-ma-balance", "ma-balance-secret"),
+    )
+    assert refresh.status_code == 400
+    assert refresh.json()["error"] == "unauthorized_client"
+    assert tokens(sb, patient="dominique-pat-trois", actor="app", app="ma-balance").status_code == 403

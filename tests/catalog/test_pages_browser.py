@@ -77,13 +77,6 @@ def page(chromium: Any, sb: Sandbox) -> Iterator[Any]:
     context = chromium.new_context(locale="fr-FR")
     context.set_default_timeout(15_000)
     tab = context.new_page()
-    # The app's own server: its callback answers a page of its own (nothing leaves the machine).
-    tab.route(
-        f"{callback}**",
-        lambda route: route.fulfill(
-            status=200, content_type="text/html", body="<h1>Ma Balance Connectée</h1>"
-        ),
-    )
     yield tab
     context.close()
 
