@@ -4,8 +4,6 @@ then the revocation from the space."""
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,44 +12,18 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
 
+from tests.browser import callback_server, chromium
 from tests.catalog.support import PASSWORDS, authority, introspect, latest_code
 from tests.support import Sandbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.db]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-
-
-class _Callback(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "text/html; charset=utf-8")
-        self.end_headers()
-        self.wfile.write("<h1>Ma Balance Connectée</h1>".encode())
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
 
 @pytest.fixture(scope="module")
 def app_server() -> Iterator[str]:
     """The editor's software: a real HTTP server receiving the callback."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Callback)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/callback"
-    server.shutdown()
-    server.server_close()
+    with callback_server("Ma Balance Connectée") as url:
+        yield url
 
 
 @pytest.fixture
@@ -63,18 +35,14 @@ def callback(sb: Sandbox, app_server: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+def launched() -> Iterator[Any]:
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
-def page(chromium: Any, sb: Sandbox) -> Iterator[Any]:
-    context = chromium.new_context(locale="fr-FR")
+def page(launched: Any, sb: Sandbox) -> Iterator[Any]:
+    context = launched.new_context(locale="fr-FR")
     context.set_default_timeout(15_000)
     tab = context.new_page()
     yield tab
