@@ -1,4 +1,11 @@
-"""Dependency aliases of the DMP's endpoints."""
+"""Dependency aliases of the DMP's endpoints.
+
+They are ``async def`` where they do not block: FastAPI runs every plain ``def``
+dependency in the thread pool, a hop that costs more than the dependency itself on the hot
+paths (ITI-65, ITI-67; issue #4 item 10). Token verification stays a ``def``: it calls the
+issuer's introspection endpoint with the synchronous client (httpcore's asynchronous one
+tries to import ``sniffio`` on every request, which costs more than the hop).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,14 @@ from shared.errors import PayloadTooLargeError
 from shared.oauth.principals import Principal
 from shared.oauth.resource import ResourceServer
 from shared.web.deps import get_runtime
+from shared.web.runtime import Runtime
+
+
+async def aget_runtime(request: Request) -> Runtime:
+    return get_runtime(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(aget_runtime)]
 
 
 def get_auth(request: Request) -> ResourceServer:
@@ -27,17 +42,21 @@ def get_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def get_caller(request: Request, principal: PrincipalDep) -> Caller:
+async def get_caller(request: Request, principal: PrincipalDep) -> Caller:
     return caller_from_request(request, principal)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_settings(request: Request) -> DmpSettings:
+def settings_of(request: Request) -> DmpSettings:
     settings = get_runtime(request).settings
     assert isinstance(settings, DmpSettings)
     return settings
+
+
+async def get_settings(request: Request) -> DmpSettings:
+    return settings_of(request)
 
 
 SettingsDep = Annotated[DmpSettings, Depends(get_settings)]
@@ -45,7 +64,7 @@ SettingsDep = Annotated[DmpSettings, Depends(get_settings)]
 
 async def get_body(request: Request) -> bytes:
     """The request body, refused above ``MES_DMP_MAX_BODY_BYTES`` (413)."""
-    limit = get_settings(request).max_body_bytes
+    limit = settings_of(request).max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLargeError(f"the body is larger than {limit} bytes (MES_DMP_MAX_BODY_BYTES)")
@@ -58,7 +77,7 @@ async def get_body(request: Request) -> bytes:
 BodyDep = Annotated[bytes, Depends(get_body)]
 
 
-def base_url(request: Request) -> str:
+async def base_url(request: Request) -> str:
     """``{MES_DMP_URL public}/fhir``: the FHIR base of fullUrls and attachment URLs."""
     return f"{get_runtime(request).settings.public_url}/fhir"
 

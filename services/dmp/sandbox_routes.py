@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
+from services.dmp.dependencies import RuntimeDep
 from services.dmp.models import Notification
 from services.dmp.notifications import Notifier, notice_json
-from shared.web.deps import RuntimeDep
 
 router = APIRouter(tags=["sandbox"])
 

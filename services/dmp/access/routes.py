@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 from services.dmp.access import policy, service
 from services.dmp.access.caller import Caller
 from services.dmp.audit.service import Trace, run_traced
-from services.dmp.dependencies import CallerDep
+from services.dmp.dependencies import CallerDep, RuntimeDep
 from services.dmp.models import Dossier
 from services.dmp.patients.service import find_by_ins, today
 from services.dmp.schemas import AuthorizationBody, Controls, MedecinTraitantBody, ObjectionBody
-from shared.web.deps import RuntimeDep
 from shared.web.runtime import Runtime
 
 router = APIRouter(prefix="/api/patient/controls", tags=["Patient controls (contract 3)"])

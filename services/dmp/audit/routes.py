@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from services.dmp.access import policy
 from services.dmp.audit.render import audit_event
-from services.dmp.dependencies import BaseUrlDep, CallerDep, SettingsDep
+from services.dmp.dependencies import BaseUrlDep, CallerDep, RuntimeDep, SettingsDep
 from services.dmp.documents.params import Params, count
 from services.dmp.documents.search import date_clause, subject_of
 from services.dmp.documents.service import searchset
@@ -25,7 +25,6 @@ from services.dmp.models import AuditRecord
 from services.dmp.patients.service import find_by_ins, parse_ins_token
 from shared.errors import BadRequestError, InsufficientScopeError
 from shared.fhir import fhir_response
-from shared.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/fhir", tags=["Access traces (AuditEvent)"])
 AUDIT_PARAMS = {

@@ -14,7 +14,7 @@ from starlette.background import BackgroundTask
 from services.dmp.access.caller import Caller
 from services.dmp.audit.service import Trace, run_traced
 from services.dmp.dates import http_date
-from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep, SettingsDep
+from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep, RuntimeDep, SettingsDep
 from services.dmp.documents import render, search, service, update
 from services.dmp.documents.params import Params
 from services.dmp.models import Binary
@@ -22,7 +22,6 @@ from services.dmp.settings import DmpSettings
 from shared.db.base import utcnow
 from shared.errors import NotAcceptableError
 from shared.fhir import fhir_response
-from shared.web.deps import RuntimeDep
 from shared.web.runtime import Runtime
 
 router = APIRouter(prefix="/fhir", tags=["Documents (ITI-66, ITI-67, ITI-68, PATCH)"])

@@ -16,7 +16,7 @@ from services.dmp.access import service as access
 from services.dmp.access.caller import Caller
 from services.dmp.access.service import facts_of
 from services.dmp.audit.service import Trace, run_traced
-from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep
+from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep, RuntimeDep
 from services.dmp.documents import update
 from services.dmp.models import Dossier
 from services.dmp.patients import service
@@ -30,7 +30,6 @@ from shared.errors import (
     NotFoundError,
 )
 from shared.fhir import fhir_response, parse_resource
-from shared.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/fhir", tags=["Patient (TD0.2)"])
 

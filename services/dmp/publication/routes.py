@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from services.dmp.audit.service import Trace, run_traced
 from services.dmp.dates import http_date
-from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep
+from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep, RuntimeDep
 from services.dmp.documents import render
 from services.dmp.publication import simplified
 from services.dmp.publication.bundle import plan_transaction
@@ -15,7 +15,6 @@ from services.dmp.publication.service import Context, submit
 from shared.db.base import utcnow
 from shared.errors import Issue
 from shared.fhir import fhir_response, operation_outcome, parse_resource
-from shared.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/fhir", tags=["Publication (ITI-65, ITI-105)"])
 
