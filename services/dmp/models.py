@@ -226,13 +226,27 @@ class Notification(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+_INSERTS: dict[type[Base], Any] = {}
+
+
+def _insert(model: type[Base]) -> Any:
+    """The INSERT statement of a table, built once."""
+    statement = _INSERTS.get(model)
+    if statement is None:
+        statement = _INSERTS[model] = insert(model)
+    return statement
+
+
 def insert_row(session: Session, row: Base | tuple[type[Base], dict[str, Any]]) -> None:
     """Write a new row with one Core INSERT, at once: the hot paths (publication, traces)
     skip the unit of work's flush, and the row is in the database before the next step.
-    ``row`` is a transient mapped object, or (model, column values) to skip building one."""
+    ``row`` is a transient mapped object, or (model, column values) to skip building one.
+
+    Executed on the session's connection, in its transaction: ``session.execute(insert(...))``
+    would take the ORM's bulk-insert path, which cost as much as the rest of a publication."""
     if isinstance(row, tuple):
         model, values = row
-        session.execute(insert(model), values)
+        session.connection().execute(_insert(model), values)
         return
     values = {column.key: getattr(row, column.key) for column in row.__table__.columns}
-    session.execute(insert(type(row)), values)
+    session.connection().execute(_insert(type(row)), values)

@@ -25,7 +25,7 @@ _CONTROLS = select(ProfessionalControl.idnat, ProfessionalControl.kind, Professi
 
 
 def facts_of(session: Session, dossier: Dossier) -> DossierFacts:
-    rows = session.execute(_CONTROLS, {"dossier": dossier.id}).all()
+    rows = session.connection().execute(_CONTROLS, {"dossier": dossier.id}).all()
     blocked = frozenset(idnat for idnat, kind, _ in rows if kind == "blocked")
     authorized = {idnat: until for idnat, kind, until in rows if kind == "authorized"}
 

@@ -113,16 +113,17 @@ def run_traced(
     """``work`` and its trace, all or nothing; a refusal or failure rolls ``work`` back and
     is traced in a transaction of its own.
 
-    A write (``read=False``) and its trace share one write transaction. A read runs in a read
-    transaction and its trace is then written in a short one: on SQLite the database's write
-    lock is held for the trace only, not for the search. The answer leaves only once the
-    trace is written: no read goes untraced."""
+    A write (``read=False``) and its trace share one write transaction, and so does a read
+    on PostgreSQL. On SQLite a read runs in a read transaction and its trace is then
+    written in a short one: the database's write lock is held for the trace only, not for
+    the search. The answer leaves only once the trace is written: no read goes untraced."""
+    apart = read and db.is_sqlite
     try:
         with db.session(write=not read) as session:
             result = work(session)
-            if not read:
+            if not apart:
                 _finish(session, caller, trace)
-        if read:
+        if apart:
             with db.session(write=True) as session:
                 _finish(session, caller, trace)
         return result

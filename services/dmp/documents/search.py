@@ -244,7 +244,7 @@ def find_documents(session: Session, dossier_id: str, params: Params, viewer: Vi
     # Core rows with the columns of Document (read-only, attribute access): no ORM objects
     # on the search's hot path.
     bound = {"dossier": dossier_id, "statuses": statuses(params)}
-    rows = cast(list[Document], session.execute(document_query(params), bound).all())
+    rows = cast(list[Document], session.connection().execute(document_query(params), bound).all())
     keep = row_filter(params)
     related = relates_filter(params, lambda ids: current_ids(session, ids))
     return [row for row in rows if keep(row) and related(row) and visible(columns(row), viewer)]

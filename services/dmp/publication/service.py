@@ -11,13 +11,12 @@ lets a test crash the transaction half-way: ``/_sandbox/faults``, method ``DMP:S
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.dmp import terminology as term
@@ -77,11 +76,15 @@ def open_dossier(session: Session, subject: patients.SubjectRef, caller: Caller,
     return dossier
 
 
+# Built once (on every publication's path).
+_UNIQUE_IDS = select(Document.unique_id).where(Document.unique_id.in_(bindparam("wanted", expanding=True)))
+
+
 def _check_unique_ids(session: Session, unique_ids: list[tuple[str, str]], problems: Problems) -> None:
     wanted = [uid for uid, _ in unique_ids if uid]
     if not wanted:
         return
-    existing = set(session.scalars(select(Document.unique_id).where(Document.unique_id.in_(wanted))))
+    existing = set(session.connection().execute(_UNIQUE_IDS, {"wanted": wanted}).scalars())
     for uid, expression in unique_ids:
         if uid in existing:
             problems.error(
@@ -228,11 +231,12 @@ def new_version(
 
 def _submission_list(
     session: Session, dossier: Dossier, plan: ListPlan, list_id: str, members: list[str], ctx: Context
-) -> DocumentList:
-    resource = {k: copy.deepcopy(v) for k, v in plan.resource.items() if k not in ("id", "meta", "entry")}
+) -> None:
+    # A shallow copy: the request's resource is not used after this (written as JSON now).
+    resource = {k: v for k, v in plan.resource.items() if k not in ("id", "meta", "entry")}
     resource["subject"] = patients.subject_reference(dossier)
     author = plan.facts.author or {}
-    row = DocumentList(
+    values = dict(
         id=list_id,
         dossier_id=dossier.id,
         kind=plan.facts.kind,
@@ -250,8 +254,7 @@ def _submission_list(
         resource=resource,
         created_at=ctx.now,
     )
-    insert_row(session, row)
-    return row
+    insert_row(session, (DocumentList, values))
 
 
 def _supersede(
@@ -383,10 +386,10 @@ def _write(
     for index in sorted(lists):
         checkpoint(ctx.faults, "List")
         members = [documents[i].logical_id for i in lists[index].member_indexes]
-        row_list = _submission_list(session, dossier, lists[index], list_ids[index], members, ctx)
-        ctx.trace.add("List", row_list.id)
+        _submission_list(session, dossier, lists[index], list_ids[index], members, ctx)
+        ctx.trace.add("List", list_ids[index])
         entries[index] = _entry(
-            "List", row_list.id, ctx.base_url, "201 Created", 1, ctx.now, plan.warnings.get(index, [])
+            "List", list_ids[index], ctx.base_url, "201 Created", 1, ctx.now, plan.warnings.get(index, [])
         )
     for index in sorted(patches):
         checkpoint(ctx.faults, "PATCH")
