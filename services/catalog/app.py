@@ -51,12 +51,14 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         loader=FileSystemLoader(Path(__file__).with_name("templates")), autoescape=select_autoescape()
     )
     app.state.dmp = DmpClient(runtime.peer_client("dmp"))
-    app.state.searches = Searches(RawReader(runtime.database().engine))
+    raw = RawReader(runtime.database().engine)
+    app.state.searches = Searches(raw)
     runtime.reset_hooks.extend((keys.forget, verifier.forget))
     try:
         yield
     finally:
         app.state.dmp.http.close()
+        raw.close()
 
 
 def create_app(

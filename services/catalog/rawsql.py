@@ -6,25 +6,65 @@ check of every app read is two statements (bench/catalog.py). This module writes
 statements for the backend in use and reads their values back the way the ORM would:
 SQLite keeps datetimes and dates as ISO text and JSON as text, PostgreSQL (psycopg) gives
 Python objects. Nothing else in the service uses it.
+
+On SQLite each thread keeps one driver connection for these reads instead of taking one
+from the pool at every request (the checkout and its reset cost as much as the two
+statements). It is safe for "revocation applies at once": the platform's SQLite
+connections are in autocommit mode (``isolation_level=None``, no implicit ``BEGIN``) and
+only single ``SELECT`` statements run on it, so no transaction stays open between requests
+and every statement reads the last committed state (WAL). Resets and snapshot loads
+replace rows in place, in the same database file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from pydantic_core import from_json
 from sqlalchemy import Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 
 class RawReader:
-    """Reads with the driver's own connection (checked out of the engine's pool)."""
+    """Reads with the driver's own connection: one per thread on SQLite, checked out of
+    the engine's pool for each block on PostgreSQL."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._held: list[PoolProxiedConnection] = []
+        self._lock = threading.Lock()
+
+    def _thread_connection(self) -> PoolProxiedConnection:
+        connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self.engine.raw_connection()
+            with self._lock:
+                self._held.append(connection)
+            self._local.connection = connection
+        return connection
+
+    def _drop_thread_connection(self) -> None:
+        connection: PoolProxiedConnection | None = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with self._lock:
+                if connection in self._held:
+                    self._held.remove(connection)
+            connection.invalidate()
+
+    def close(self) -> None:
+        """Gives back the connections the threads hold (at shutdown)."""
+        with self._lock:
+            held, self._held = self._held, []
+        for connection in held:
+            connection.close()
 
     def mark(self, name: str) -> str:
         """A named placeholder: ``:name`` for sqlite3, ``%(name)s`` for psycopg."""
@@ -32,7 +72,20 @@ class RawReader:
 
     @contextmanager
     def cursor(self) -> Iterator[Any]:
-        """A cursor of a pooled connection (given back, rolled back, when done)."""
+        """A cursor for a few ``SELECT`` statements (never a write: see the module's note)."""
+        if self.sqlite:
+            cursor = self._thread_connection().driver_connection.cursor()  # type: ignore[union-attr]
+            failed = False
+            try:
+                yield cursor
+            except sqlite3.Error:
+                failed = True
+                raise
+            finally:
+                cursor.close()
+                if failed:
+                    self._drop_thread_connection()  # a connection that failed is not kept
+            return
         connection = self.engine.raw_connection()
         try:
             cursor = connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -69,4 +122,5 @@ class RawReader:
 
     def document(self, value: Any) -> Any:
         """A ``JSON`` column (text on SQLite; already decoded by psycopg)."""
-        return json.loads(value) if self.sqlite and isinstance(value, str | bytes) else value
+        # pydantic-core's parser: the same values as json.loads, in about 60 % of its time.
+        return from_json(value) if self.sqlite and isinstance(value, str | bytes) else value

@@ -228,12 +228,17 @@ def test_the_all_search_pages_over_a_period(sb: Sandbox, balance: dict[str, Any]
     ] == [72, 71]
     assert sum(1 for e in bundle["entry"] if e["search"]["mode"] == "include") == 1  # one device, once
     following = next(link["url"] for link in bundle["link"] if link["relation"] == "next")
-    assert "_offset=2" in following
+    assert following.count("_offset=") == 1
+    assert following.endswith("_offset=2")
     rest = sb.client("catalog").get(following, headers=bearer(balance["access_token"])).json()
     assert [
         e["resource"]["valueQuantity"]["value"] for e in rest["entry"] if e["search"]["mode"] == "match"
     ] == [70]
-    assert any(link["relation"] == "previous" for link in rest["link"])
+    assert "next" not in [link["relation"] for link in rest["link"]]
+    previous = next(link["url"] for link in rest["link"] if link["relation"] == "previous")
+    assert previous.count("_offset=") == 1
+    back = sb.client("catalog").get(previous, headers=bearer(balance["access_token"])).json()
+    assert (back["total"], back["entry"]) == (bundle["total"], bundle["entry"])
 
 
 def test_another_app_reads_the_measurement_under_its_own_idpe(sb: Sandbox, balance: dict[str, Any]) -> None:
@@ -759,3 +764,35 @@ def test_an_app_whose_referencing_expired_is_refused_everywhere(sb: Sandbox, bal
     assert refresh.status_code == 400
     assert refresh.json()["error"] == "unauthorized_client"
     assert tokens(sb, patient="dominique-pat-trois", actor="app", app="ma-balance").status_code == 403
+
+
+def test_a_read_that_succeeded_is_refused_at_once_after_each_change(
+    sb: Sandbox, balance: dict[str, Any]
+) -> None:
+    """The read path remembers what it parsed of a token's row: a narrowed consent, a
+    revocation and a withdrawal must each apply to the very next read."""
+    query = {
+        "subject.identifier": f"urn:oid:1.2.250.1.999.1.1|{balance['idpe']}",
+        "code": "29463-7",
+        "_sort": "-date",
+        "_count": "1",
+    }
+    assert post(sb, balance["access_token"], weight_bundle(balance["idpe"])).status_code == 200
+    assert observations(sb, balance["access_token"], **query).status_code == 200
+    app_tokens(sb, scope="mesures.write")  # the patient narrows the consent: no more reading
+    narrowed = observations(sb, balance["access_token"], **query)
+    assert narrowed.status_code == 403
+    assert diagnostics(narrowed) == [CONSENT_REFUSED]
+    again = app_tokens(sb, scope="mesures.read")
+    assert observations(sb, again["access_token"], **query).status_code == 200
+    revoke_consent(sb)
+    revoked = observations(sb, again["access_token"], **query)
+    assert revoked.status_code == 403
+    assert diagnostics(revoked) == [CONSENT_REFUSED]
+    fresh = app_tokens(sb, scope="mesures.read")
+    assert observations(sb, fresh["access_token"], **query).status_code == 200
+    assert observations(sb, again["access_token"], **query).status_code == 403  # old tokens stay dead
+    authority(sb, "POST", "/api/catalogue/apps/ma-balance/withdraw", json={"reason": "retrait"})
+    withdrawn = observations(sb, fresh["access_token"], **query)
+    assert withdrawn.status_code == 401
+    assert "no longer referenced" in diagnostics(withdrawn)[0]

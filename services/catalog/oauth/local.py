@@ -7,7 +7,9 @@ last part is read from the database at every call, so a revocation applies at on
 
 A token string that verified once is remembered with its claims until it expires: its
 signature cannot become wrong later, and re-verifying an ES256 signature costs about
-0.2 ms. Keys are cached too; both caches are dropped after a reset or a snapshot load.
+0.2 ms. Keys are cached too, and the parsed form of a token's row keyed by the row's exact
+values (so a changed row is parsed again); the caches are dropped after a reset or a
+snapshot load.
 """
 
 from __future__ import annotations
@@ -110,12 +112,14 @@ class LocalVerifier:
         self._lock = threading.Lock()
         self._grant: str | None = None
         self._users: dict[str, MesUser] = {}
+        self._rows: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
 
     def forget(self) -> None:
         with self._lock:
             self._keys = {}
             self._verified = {}
             self._users = {}
+            self._rows = {}
 
     def key(self, session: Session, kid: str) -> dict[str, Any]:
         """Our public key ``kid`` (the JWKS, cached; looked up again for an unknown kid)."""
@@ -200,7 +204,7 @@ class LocalVerifier:
         found = raw.rows(cursor, self._grant_sql(raw), {"jti": claims.get("jti", "")})
         if not found:
             raise InvalidTokenError("the access token is unknown")
-        token_view, consent_view, app_view = _views(raw, found[0])
+        token_view, consent_view, app_view = self._views_of(raw, found[0])
         row = cast(IssuedToken, token_view)
         if row.kind != "access":
             raise InvalidTokenError("the access token is unknown")
@@ -211,6 +215,24 @@ class LocalVerifier:
         if row.actor == "app" and row.consent_id:
             state = app_state(row, consent, app)
         return AppGrant(Caller(self.user(token, claims), claims, row, state), consent, app)
+
+    def _views_of(self, raw: RawReader, values: Sequence[Any]) -> tuple[Any, Any, Any]:
+        """:func:`_views`, remembered by the row's exact values: any change to the token,
+        the consent or the app (a revocation, a narrowing, a withdrawal, a renewal) is
+        another key, so nothing is ever stale; what depends on the time (expiry) is checked
+        afresh by the caller. PostgreSQL's decoded JSON is not hashable: parsed each time."""
+        key = tuple(values)
+        try:
+            views = self._rows.get(key)
+        except TypeError:
+            return _views(raw, values)
+        if views is None:
+            views = _views(raw, values)
+            with self._lock:
+                if len(self._rows) >= CACHE_SIZE:
+                    self._rows.clear()
+                self._rows[key] = views
+        return views
 
     def _grant_sql(self, raw: RawReader) -> str:
         if self._grant is None:
