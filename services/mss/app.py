@@ -18,6 +18,7 @@ from services.mss.ordonnance.routes import router as ordonnance_router
 from services.mss.routes import directory_router, router
 from services.mss.seed import seed
 from services.mss.settings import MssSettings
+from services.mss.writer import DeliveryWriter
 from shared.web.app import build_app
 from shared.web.errors import ErrorFormat, ErrorFormats
 from shared.web.runtime import Runtime, ServiceSpec
@@ -45,11 +46,13 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         stack.push_async_callback(auth.aclose)
         app.state.dmp = DmpClient(runtime.peer_client("dmp"))
         stack.callback(app.state.dmp.close)
+        writer = app.state.writer = DeliveryWriter(runtime.database)
+        stack.callback(writer.close)  # after the listeners (the stack unwinds in reverse)
         context = _tls_context(runtime)
         if settings.smtp_port:
             from services.mss import smtp
 
-            await smtp.start(runtime, auth, settings, context, stack)
+            await smtp.start(runtime, auth, settings, writer, context, stack)
         if settings.imap_port:
             imap_server = await _lazy_imap(runtime, auth, settings, context)
             stack.push_async_callback(_close_server, imap_server)

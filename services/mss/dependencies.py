@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.mss.settings import MssSettings
+from services.mss.writer import DeliveryWriter
 from shared.oauth.principals import Principal
 from shared.oauth.resource import ResourceServer
 from shared.web.deps import get_runtime
@@ -22,6 +23,11 @@ def get_principal(request: Request) -> Principal:
     return get_auth(request).authenticate(request)
 
 
+def get_writer(request: Request) -> DeliveryWriter:
+    writer: DeliveryWriter = request.app.state.writer
+    return writer
+
+
 def get_settings(request: Request) -> MssSettings:
     settings = get_runtime(request).settings
     assert isinstance(settings, MssSettings)
@@ -30,3 +36,4 @@ def get_settings(request: Request) -> MssSettings:
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 SettingsDep = Annotated[MssSettings, Depends(get_settings)]
+WriterDep = Annotated[DeliveryWriter, Depends(get_writer)]

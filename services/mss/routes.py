@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from services.mss import service
-from services.mss.dependencies import PrincipalDep, SettingsDep
+from services.mss.dependencies import PrincipalDep, SettingsDep, WriterDep
 from services.mss.errors import BadRequestError, MalformedMessageError, NotFoundError
 from services.mss.mail import delivery, folders, mime
 from services.mss.models import Mailbox, Message
@@ -60,7 +60,7 @@ def my_mailboxes(session: SessionDep, principal: PrincipalDep) -> list[MailboxOu
     },
 )
 async def send(
-    request: Request, runtime: RuntimeDep, principal: PrincipalDep, settings: SettingsDep
+    request: Request, writer: WriterDep, principal: PrincipalDep, settings: SettingsDep
 ) -> SentOut:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     limit = settings.max_message_bytes
@@ -73,13 +73,12 @@ async def send(
     else:
         raise UnsupportedMediaTypeError(f"send JSON or {' or '.join(_RAW_TYPES)}, not '{content_type}'")
 
-    def work() -> delivery.Delivered:
-        with runtime.database().session(write=True) as session:
-            raw = body if build is None else _raw_of(session, principal, build)
-            parsed = delivery.parse(raw, limit)
-            return delivery.deliver(session, principal, parsed, raw=raw)
+    def work(session: Session) -> delivery.Delivered:
+        raw = body if build is None else _raw_of(session, principal, build)
+        parsed = delivery.parse(raw, limit)
+        return delivery.deliver(session, principal, parsed, raw=raw)
 
-    done = await run_in_threadpool(work)
+    done = await writer.run(work)
     return SentOut(
         id=done.id,
         message_id=done.message_id,

@@ -26,7 +26,6 @@ import binascii
 import collections
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from aiosmtpd.smtp import Session as SmtpSession
+from sqlalchemy.orm import Session
 
 from services.mss import service
 from services.mss.errors import BadAddressError, SenderRefusedError, UnknownRecipientError, smtp_reply
@@ -41,6 +41,7 @@ from services.mss.mail import delivery
 from services.mss.mail.addresses import AddressError, normalise
 from services.mss.models import Mailbox
 from services.mss.settings import MssSettings
+from services.mss.writer import DeliveryWriter
 from shared.errors import SandboxError
 from shared.oauth.resource import ResourceServer
 from shared.observability.exchanges import Exchange, Message, start_notes, stop_notes
@@ -67,15 +68,16 @@ class SessionLog:
 class MssHandler:
     """aiosmtpd handler hooks: authentication, envelope checks, delivery."""
 
-    def __init__(self, runtime: Runtime, auth: ResourceServer, settings: MssSettings) -> None:
+    def __init__(
+        self, runtime: Runtime, auth: ResourceServer, settings: MssSettings, writer: DeliveryWriter
+    ) -> None:
         self.runtime = runtime
         self.auth = auth
         self.settings = settings
         self.index = service.MailboxIndex(self._load_index)
         runtime.reset_hooks.append(self.index.forget)
-        # One writer thread: concurrent sessions queue here instead of contending for the
-        # database's write lock (SQLite's busy handler sleeps milliseconds between tries).
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mss-smtp-writer")
+        # The service's one delivery writer, shared with POST /api/messages.
+        self.writer = writer
 
     def _load_index(self) -> dict[str, service.BoxInfo]:
         with self.runtime.database().session(write=False) as db:
@@ -191,21 +193,20 @@ class MssHandler:
         raw = envelope.original_content or b""
         caller = self._caller(session) or service.MailboxLogin((envelope.mail_from or "").lower())
 
-        def work() -> delivery.Delivered:
-            with self.runtime.database().session(write=True) as db:
-                parsed = delivery.parse(raw, self.settings.max_message_bytes)
-                return delivery.deliver(
-                    db,
-                    caller,
-                    parsed,
-                    raw=raw,
-                    envelope_from=envelope.mail_from,
-                    envelope_rcpts=list(envelope.rcpt_tos),
-                )
+        def work(db: Session) -> delivery.Delivered:
+            parsed = delivery.parse(raw, self.settings.max_message_bytes)
+            return delivery.deliver(
+                db,
+                caller,
+                parsed,
+                raw=raw,
+                envelope_from=envelope.mail_from,
+                envelope_rcpts=list(envelope.rcpt_tos),
+            )
 
         notes, token = start_notes()
         try:
-            done = await asyncio.get_running_loop().run_in_executor(self.writer, work)
+            done = await self.writer.run(work)
         except SandboxError as exc:
             reply = smtp_reply(exc)
             record.lines.append(f"DATA ({len(raw)} bytes) -> {reply}")
@@ -289,10 +290,15 @@ def _record(runtime: Runtime, record: SessionLog) -> None:
 
 
 async def start(
-    runtime: Runtime, auth: ResourceServer, settings: MssSettings, ssl_context: Any, stack: AsyncExitStack
+    runtime: Runtime,
+    auth: ResourceServer,
+    settings: MssSettings,
+    writer: DeliveryWriter,
+    ssl_context: Any,
+    stack: AsyncExitStack,
 ) -> None:
     """Listen on ``settings.smtp_port`` on the running loop (the service's) until ``stack`` closes."""
-    handler = MssHandler(runtime, auth, settings)
+    handler = MssHandler(runtime, auth, settings, writer)
     loop = asyncio.get_running_loop()
 
     def factory() -> MssSMTP:
@@ -312,6 +318,5 @@ async def start(
         )
 
     server = await loop.create_server(factory, host=settings.host, port=settings.smtp_port)
-    stack.callback(handler.writer.shutdown, wait=True)
     stack.push_async_callback(server.wait_closed)
     stack.callback(server.close)

@@ -6,6 +6,7 @@ NIR key (the ANS samples with 16 or 20 digits are typos; the sandbox refuses the
 
 from __future__ import annotations
 
+import functools
 from email.utils import getaddresses, parseaddr
 
 from shared.identifiers import IdentifierError, validate_ins
@@ -17,8 +18,13 @@ class AddressError(ValueError):
     """An address that is not an address, or a citizen address with a wrong INS."""
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise(address: str) -> str:
-    """``Dr Jeanne <Jeanne.Martin@Medecin.MSSante.fr>`` → ``jeanne.martin@medecin.mssante.fr``."""
+    """``Dr Jeanne <Jeanne.Martin@Medecin.MSSante.fr>`` → ``jeanne.martin@medecin.mssante.fr``.
+
+    Cached (a pure function; an address is normalised several times per message, and
+    :func:`email.utils.parseaddr` is slow); an invalid one raises each time.
+    """
     _, bare = parseaddr(address)
     bare = bare.strip().lower()
     local, at, domain = bare.rpartition("@")

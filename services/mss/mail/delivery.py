@@ -11,10 +11,11 @@ MDN carrying the integration outcome (:mod:`services.mss.mail.integration`).
 
 from __future__ import annotations
 
+import collections
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.mss import service
@@ -150,10 +151,12 @@ def deliver(
     envelope_rcpts: list[str] | None = None,
 ) -> Delivered:
     """Check and store ``parsed`` (whose bytes are ``raw``) for its recipients."""
+    addresses = envelope_rcpts if envelope_rcpts is not None else [*parsed.to, *parsed.cc]
+    # Held here: the identity map only keeps weak references.
+    loaded = _load_mailboxes(session, [envelope_from or parsed.sender, *addresses])
     sender = check_sender(session, caller, envelope_from or parsed.sender)
     if envelope_from and normalise(parsed.sender) != sender.address:
         raise SenderRefusedError(f"'From: {parsed.sender}' differs from the envelope sender {sender.address}")
-    addresses = envelope_rcpts if envelope_rcpts is not None else [*parsed.to, *parsed.cc]
     if not addresses:
         raise MalformedMessageError("the message has no recipient (To or Cc)")
     rcpts: dict[str, Mailbox] = {}
@@ -161,7 +164,24 @@ def deliver(
         box = check_recipient(session, address)
         rcpts[box.address] = box
     check_citizen_rule(session, sender, parsed, list(rcpts.values()))
-    return store(session, sender, parsed, raw, list(rcpts.values()))
+    delivered = store(session, sender, parsed, raw, list(rcpts.values()))
+    del loaded
+    return delivered
+
+
+_MAILBOXES = select(Mailbox).where(Mailbox.address.in_(bindparam("addresses", expanding=True)))
+
+
+def _load_mailboxes(session: Session, addresses: list[str]) -> list[Mailbox]:
+    """Load the message's mailboxes in one query: the checks' ``session.get`` then find
+    them in the session's identity map."""
+    wanted = set()
+    for address in addresses:
+        try:
+            wanted.add(normalise(address))
+        except AddressError:
+            continue  # refused by the checks, with the reason
+    return list(session.scalars(_MAILBOXES, {"addresses": sorted(wanted)}))
 
 
 def store(
@@ -185,16 +205,17 @@ def store(
     )
 
     received = utcnow()
+    copies = [(sender, "Sent", True), *((box, "INBOX", False) for box in rcpts)]
+    uids = _take_uids(session, [box.address for box, _, _ in copies])
     rows: list[dict[str, object]] = []
-
-    def copy(box: Mailbox, folder: str, seen: bool) -> str:
+    for box, folder, seen in copies:
         row_id = str(uuid.uuid4())
         rows.append(
             {
                 "id": row_id,
                 "mailbox": box.address,
                 "folder": folder,
-                "uid": _next_uid(session, box),
+                "uid": uids[box.address].pop(0),
                 "message_id": parsed.message_id,
                 "thread": thread,
                 "in_reply_to": parsed.in_reply_to,
@@ -215,14 +236,13 @@ def store(
                 "keywords": [],
             }
         )
-        return row_id
-
-    with session.no_autoflush:
-        result.id = copy(sender, "Sent", True)
-        for box in rcpts:
-            result.copies[box.address] = copy(box, "INBOX", False)
-    # One Core INSERT for every copy: the ORM's unit of work costs more than the row.
-    session.execute(insert(Message), rows)
+        if folder == "Sent":
+            result.id = row_id
+        else:
+            result.copies[box.address] = row_id
+    # One Core INSERT for every copy, on the session's connection (its transaction): the
+    # ORM's unit of work, even its bulk path, costs more than the rows.
+    session.connection().execute(insert(Message), rows)
     if parsed.in_reply_to:
         for original in session.scalars(
             select(Message).where(
@@ -246,16 +266,27 @@ def _thread_of(session: Session, parsed: mime.ParsedMessage) -> str:
     return parsed.message_id
 
 
-def _next_uid(session: Session, box: Mailbox) -> int:
-    """The mailbox's next IMAP UID: one atomic ``UPDATE ... RETURNING`` (SQLite and PostgreSQL)."""
-    statement = (
-        update(Mailbox)
-        .where(Mailbox.address == box.address)
-        .values(next_uid=Mailbox.next_uid + 1)
-        .returning(Mailbox.next_uid)
-    )
-    uid: int = session.execute(statement, execution_options={"synchronize_session": False}).scalar_one()
-    return uid - 1
+_TAKE_UID = (
+    update(Mailbox)
+    .where(Mailbox.address.in_(bindparam("addresses", expanding=True)))
+    .values(next_uid=Mailbox.next_uid + 1)
+    .returning(Mailbox.address, Mailbox.next_uid)
+)
+
+
+def _take_uids(session: Session, addresses: list[str]) -> dict[str, list[int]]:
+    """The next IMAP UIDs of each mailbox (as many as it appears in ``addresses``), taken
+    with atomic ``UPDATE ... RETURNING`` statements (SQLite ≥ 3.35 and PostgreSQL; the
+    row locks keep two concurrent deliveries from sharing a UID): one statement for the
+    mailboxes named once, another for those named twice (a sender writing to itself)..."""
+    pending = collections.Counter(addresses)
+    taken: dict[str, list[int]] = {address: [] for address in pending}
+    while pending:
+        result = session.connection().execute(_TAKE_UID, {"addresses": sorted(pending)})
+        for address, after in result:
+            taken[address].append(after - 1)
+        pending = collections.Counter({a: n - 1 for a, n in pending.items() if n > 1})
+    return taken
 
 
 def _acknowledge(session: Session, parsed: mime.ParsedMessage, rcpts: list[Mailbox]) -> list[str]:

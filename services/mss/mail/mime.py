@@ -1,4 +1,5 @@
-"""Building and reading RFC 5322 / MIME messages (stdlib :mod:`email`, ``policy.default``).
+"""Building and reading RFC 5322 / MIME messages (stdlib :mod:`email`, ``policy.default``
+with a cheaper header path, :class:`_PlainHeaders`).
 
 A message posted as JSON is turned into the MIME message a mail client would have sent,
 so the HTTP API, SMTP and IMAP all see the same bytes. A raw message is parsed strictly
@@ -11,13 +12,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import errors as email_errors
-from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import formatdate, make_msgid
+from email.policy import EmailPolicy
+from email.utils import format_datetime, formataddr, make_msgid
+from typing import Any
 
 from services.mss.mail.addresses import AddressError, header_addresses, normalise
 
@@ -38,6 +42,44 @@ _FATAL_DEFECTS = (
 
 class MalformedMessage(ValueError):
     """A message the sandbox refuses to deliver; the text says what is wrong."""
+
+
+_LINESEP = re.compile(r"\n|\r")
+
+
+class _PlainHeaders(EmailPolicy):
+    """``policy.default`` (and ``policy.SMTP``), except that a header value in plain ASCII,
+    on one line and without encoded words, is kept and given back as its text instead of
+    a parsed header object.
+
+    The header registry (``email.headerregistry``) parses a header every time it is set
+    or read; for a small message that was most of the cost of building it (about 0.5 ms)
+    and half of the cost of reading it. The text of such a value is what the registry
+    would give back, and what this package reads from structured headers (addresses,
+    ids, ``Content-*`` parameters) goes through :func:`email.utils.getaddresses` or the
+    ``Message`` parameter helpers, which take text too; when written, a line longer than
+    ``max_line_length`` is still refolded by the registry. Anything else (RFC 2047 encoded
+    words, raw UTF-8, line breaks) still goes through the registry, which decodes,
+    encodes or refuses it as before.
+    """
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if _plain(value) and "\n" not in value and "\r" not in value:
+            return name, value
+        return super().header_store_parse(name, value)
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if _plain(value):
+            return "".join(_LINESEP.split(value))
+        return super().header_fetch_parse(name, value)
+
+
+def _plain(value: Any) -> bool:
+    return type(value) is str and value.isascii() and "=?" not in value
+
+
+_PARSE_POLICY = _PlainHeaders()
+_BUILD_POLICY = _PlainHeaders(linesep="\r\n")  # policy.SMTP's settings
 
 
 @dataclass(frozen=True)
@@ -88,14 +130,15 @@ def build(
     references: list[str] | None = None,
 ) -> EmailMessage:
     """The MIME message of a JSON submission: text body, then the attachments."""
-    message = EmailMessage(policy=policy.SMTP)
-    message["From"] = f"{sender_name} <{sender}>" if sender_name else sender
+    message = EmailMessage(policy=_BUILD_POLICY)
+    # formataddr quotes (or RFC 2047-encodes) a display name that needs it.
+    message["From"] = formataddr((sender_name, sender)) if sender_name else sender
     if to:
         message["To"] = ", ".join(to)
     if cc:
         message["Cc"] = ", ".join(cc)
     message["Subject"] = subject
-    message["Date"] = formatdate(localtime=False, usegmt=True)
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = new_message_id()
     if in_reply_to:
         message["In-Reply-To"] = in_reply_to
@@ -126,7 +169,7 @@ def parse(raw: bytes) -> ParsedMessage:
     """The parts the sandbox needs, or :class:`MalformedMessage`."""
     if not raw.strip():
         raise MalformedMessage("the message is empty")
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = BytesParser(policy=_PARSE_POLICY).parsebytes(raw)
     if not isinstance(message, EmailMessage):  # pragma: no cover - policy.default always does
         raise MalformedMessage("not a MIME message")
     try:

@@ -1,0 +1,138 @@
+"""The delivery writer: deliveries that wait share a transaction, each in its savepoint."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from services.mss.writer import DeliveryWriter
+from shared.db.engine import Database
+from shared.observability.exchanges import annotate, start_notes, stop_notes
+
+
+class Refused(Exception):
+    pass
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'writer.db'}")
+    with database.session() as session:
+        session.execute(text("CREATE TABLE rows (name TEXT PRIMARY KEY)"))
+    yield database
+    database.dispose()
+
+
+def names(database: Database) -> list[str]:
+    with database.session(write=False) as session:
+        return list(session.scalars(text("SELECT name FROM rows ORDER BY name")))
+
+
+def insert(name: str, *, fail: bool = False, gate: threading.Event | None = None) -> Callable[[Session], str]:
+    def work(session: Session) -> str:
+        if gate is not None:
+            assert gate.wait(10)
+        session.execute(text("INSERT INTO rows (name) VALUES (:name)"), {"name": name})
+        if fail:
+            raise Refused(name)
+        return name
+
+    return work
+
+
+def test_a_refused_delivery_in_a_batch_stores_nothing_and_the_others_are_committed(
+    database: Database,
+) -> None:
+    writer = DeliveryWriter(lambda: database)
+    gate = threading.Event()
+
+    async def scenario() -> list[object]:
+        # The first delivery holds the writer until the three others are queued behind
+        # it: they then form one batch (one transaction, a savepoint each).
+        first = asyncio.ensure_future(writer.run(insert("a", gate=gate)))
+        await asyncio.sleep(0.05)
+        batch = [
+            asyncio.ensure_future(writer.run(insert("b"))),
+            asyncio.ensure_future(writer.run(insert("c", fail=True))),
+            asyncio.ensure_future(writer.run(insert("d"))),
+        ]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(first, *batch, return_exceptions=True)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert results[:2] == ["a", "b"] and results[3] == "d"
+    assert isinstance(results[2], Refused)
+    assert names(database) == ["a", "b", "d"]
+
+
+def test_a_delivery_alone_is_rolled_back_when_it_fails(database: Database) -> None:
+    writer = DeliveryWriter(lambda: database)
+
+    async def scenario() -> None:
+        with pytest.raises(Refused):
+            await writer.run(insert("x", fail=True))
+        assert await writer.run(insert("y")) == "y"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert names(database) == ["y"]
+
+
+def test_a_failed_commit_fails_every_delivery_of_the_batch(database: Database) -> None:
+    writer = DeliveryWriter(lambda: database)
+    gate = threading.Event()
+
+    def poison(session: Session) -> str:
+        # Valid inside the transaction, refused at COMMIT: a deferred foreign key.
+        session.execute(text("PRAGMA defer_foreign_keys = ON"))
+        session.execute(text("CREATE TABLE IF NOT EXISTS child (p TEXT REFERENCES rows(name))"))
+        session.execute(text("INSERT INTO child (p) VALUES ('nobody')"))
+        return "poison"
+
+    async def scenario() -> list[object]:
+        first = asyncio.ensure_future(writer.run(insert("a", gate=gate)))
+        await asyncio.sleep(0.05)
+        batch = [asyncio.ensure_future(writer.run(poison)), asyncio.ensure_future(writer.run(insert("b")))]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(first, *batch, return_exceptions=True)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert results[0] == "a"
+    assert all(isinstance(result, Exception) for result in results[1:])
+    assert names(database) == ["a"]
+
+
+def test_the_work_runs_in_the_callers_context(database: Database) -> None:
+    writer = DeliveryWriter(lambda: database)
+
+    def work(session: Session) -> None:
+        annotate("written by the writer thread")
+
+    async def scenario() -> list[str]:
+        notes, token = start_notes()
+        try:
+            await writer.run(work)
+        finally:
+            stop_notes(token)
+        return notes
+
+    try:
+        assert asyncio.run(scenario()) == ["written by the writer thread"]
+    finally:
+        writer.close()
