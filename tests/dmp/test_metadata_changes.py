@@ -212,6 +212,30 @@ def test_if_match_and_the_conditional_target(dmp: httpx.Client, tokens: Callable
     assert xml_patch.status_code == 415
 
 
+def test_a_conditional_patch_matching_several_documents_is_a_412(
+    dmp: httpx.Client, tokens: Callable[..., str], personas: Personas
+) -> None:
+    # The identifier parameter names a uniqueId or a logicalId (urn:uuid:...): a document
+    # whose uniqueId is another one's logicalId makes the condition ambiguous (FHIR R4
+    # §http.html#cond-patch: "Multiple matches: The server returns a 412").
+    token = tokens("psc", "jeanne-martin")
+    consult = json_patch(dmp, token, []).json()
+    logical = consult["identifier"][0]["value"]
+    assert logical.startswith("urn:uuid:")
+    twin = bundle(
+        personas.patient("dominique-pat-trois"), personas.professional("jeanne-martin"), unique_id=logical
+    )
+    assert dmp.post("/fhir", json=twin, headers=pro_headers(token)).status_code == 200
+    ambiguous = json_patch(dmp, token, [mask()], identifier=f"urn:ietf:rfc:3986|{logical}")
+    assert ambiguous.status_code == 412
+    issue = ambiguous.json()["issue"][0]
+    assert issue["expression"] == ["identifier"] and "2 documents" in issue["diagnostics"]
+    # Nothing changed: the consultation is still at the version it was.
+    after = dmp.get(f"/fhir/DocumentReference/{consult['id']}", headers=bearer(token))
+    assert after.status_code == 200 and after.json()["meta"]["versionId"] == consult["meta"]["versionId"]
+    assert "MASQUE_PS" not in json.dumps(after.json().get("securityLabel", []))
+
+
 def test_a_former_entry_uuid_is_a_conflict(dmp: httpx.Client, tokens: Callable[..., str]) -> None:
     token = tokens("psc", "jeanne-martin")
     first = json_patch(dmp, token, [mask()]).json()
