@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import pytest
 
+from services.catalog.seed import current_period
 from tests.catalog.support import Browser, latest_code
 from tests.support import Sandbox
 
@@ -166,7 +168,8 @@ def test_a_parent_opens_the_child_space(browser: Browser) -> None:
 def test_a_caregiver_opens_the_space_of_the_person_helped(browser: Browser) -> None:
     browser.sign_in("claire-leclerc")
     choice = browser.http.get("/espace/choisir")
-    assert "Espace de Henri LECLERC (aidant, jusqu&#39;au 31/12/2027)" in choice.text
+    until = current_period(None, dt.date(2027, 12, 31), dt.date.today())[1]
+    assert f"Espace de Henri LECLERC (aidant, jusqu&#39;au {until:%d/%m/%Y})" in choice.text
     browser.choose_space("aidant", "henri-leclerc")
     assert "en tant que aidant" in browser.http.get("/espace/").text
     # A space one has no right to cannot be opened.

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.catalog.seed import current_period
 from tests.catalog.support import Browser, claims_of, introspect, tokens
 from tests.support import Sandbox, bearer
 
@@ -30,7 +31,7 @@ def in_a_month() -> str:
 def test_the_holder_delegates_chosen_rights_until_a_date(sb: Sandbox, henri: Browser) -> None:
     page = henri.http.get("/espace/aidants")
     assert "Claire LECLERC" in page.text
-    assert "31/12/2027" in page.text
+    assert f"{current_period(None, dt.date(2027, 12, 31), dt.date.today())[1]:%d/%m/%Y}" in page.text
     done = henri.http.post(
         "/espace/aidants",
         data={

@@ -9,6 +9,7 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
 
+from services.catalog.seed import current_period
 from tests.catalog.support import Browser, app_tokens, authority, introspect, tokens
 from tests.support import Sandbox, bearer
 
@@ -42,8 +43,8 @@ def test_the_public_listing_in_json(sb: Sandbox) -> None:
     assert balance["editor_oid"] == "1.2.250.1.999.1.1"
     assert balance["track"] == "exchange"
     assert balance["status"] == "active"
-    assert balance["referenced_on"] == "2026-03-01"
-    assert balance["expires_on"] == "2027-03-01"
+    start, end = current_period(dt.date(2026, 3, 1), dt.date(2027, 3, 1), dt.date.today())
+    assert (balance["referenced_on"], balance["expires_on"]) == (str(start), str(end))
     assert balance["data"][0]["scopes"] == ["mesures.read", "mesures.write"]
     assert balance["data"][1]["scopes"] == ["documents.read"]
     assert "client_secret" not in balance
@@ -69,9 +70,10 @@ def test_the_french_page(sb: Sandbox) -> None:
         "référencement simple",
         "Mesures de santé",
         "lecture, écriture",
-        "du 01/03/2026 au 01/03/2027",
     ):
         assert text in page.text
+    start, end = current_period(dt.date(2026, 3, 1), dt.date(2027, 3, 1), dt.date.today())
+    assert f"du {start:%d/%m/%Y} au {end:%d/%m/%Y}" in page.text
     one = sb.client("catalog").get("/catalogue/agenda-soins")
     assert "Agenda Soins" in one.text
     assert sb.client("catalog").get("/catalogue/nothing").status_code == 404
