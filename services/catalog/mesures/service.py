@@ -337,7 +337,11 @@ class Searches:
             cursor.execute(sql, params)
             by_id = {row[0]: raw.document(row[1]) for row in cursor.fetchall()}
             devices = [by_id[i] for i in ids if i in by_id]
-        return total, [_reader_view(raw.document(r[0]), who) for r in rows], devices
+        subject = {"identifier": {"system": who.idpe_system, "value": who.consent.idpe}}
+        observations = [raw.document(r[0]) for r in rows]
+        for observation in observations:  # freshly decoded: no copy needed
+            observation["subject"] = subject
+        return total, observations, devices
 
 
 def read(session: Session, who: AppCaller, observation_id: str) -> dict[str, Any] | None:
