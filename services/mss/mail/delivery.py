@@ -84,7 +84,7 @@ def check_sender(session: Session, caller: service.Caller, address: str) -> Mail
         address = normalise(address)
     except AddressError as exc:
         raise BadAddressError(str(exc)) from exc
-    box = session.get(Mailbox, address)
+    box = mailbox(session, address)
     if box is None:
         raise SenderRefusedError(f"{address} is no mailbox of this operator")
     if not service.can_use(session, caller, box):
@@ -106,7 +106,7 @@ def check_recipient(session: Session, address: str) -> Mailbox:
         address = normalise(address)
     except AddressError as exc:
         raise BadAddressError(str(exc)) from exc
-    box = session.get(Mailbox, address)
+    box = mailbox(session, address)
     if box is None:
         raise UnknownRecipientError(f"{address}: no such MSSanté mailbox", expression=[address])
     return box
@@ -152,8 +152,7 @@ def deliver(
 ) -> Delivered:
     """Check and store ``parsed`` (whose bytes are ``raw``) for its recipients."""
     addresses = envelope_rcpts if envelope_rcpts is not None else [*parsed.to, *parsed.cc]
-    # Held here: the identity map only keeps weak references.
-    loaded = _load_mailboxes(session, [envelope_from or parsed.sender, *addresses])
+    _load_mailboxes(session, [envelope_from or parsed.sender, *addresses])
     sender = check_sender(session, caller, envelope_from or parsed.sender)
     if envelope_from and normalise(parsed.sender) != sender.address:
         raise SenderRefusedError(f"'From: {parsed.sender}' differs from the envelope sender {sender.address}")
@@ -164,24 +163,39 @@ def deliver(
         box = check_recipient(session, address)
         rcpts[box.address] = box
     check_citizen_rule(session, sender, parsed, list(rcpts.values()))
-    delivered = store(session, sender, parsed, raw, list(rcpts.values()))
-    del loaded
-    return delivered
+    return store(session, sender, parsed, raw, list(rcpts.values()))
 
 
 _MAILBOXES = select(Mailbox).where(Mailbox.address.in_(bindparam("addresses", expanding=True)))
+_KNOWN = "mss_mailboxes"
 
 
-def _load_mailboxes(session: Session, addresses: list[str]) -> list[Mailbox]:
-    """Load the message's mailboxes in one query: the checks' ``session.get`` then find
-    them in the session's identity map."""
+def mailbox(session: Session, address: str) -> Mailbox | None:
+    """The mailbox at ``address`` (normalised), read once per transaction.
+
+    Kept in ``session.info`` (the identity map holds only weak references, and a
+    delivery looks its mailboxes up several times). Deliveries never change a mailbox's
+    ORM state (UIDs are taken with Core statements), so a batch of deliveries sharing a
+    transaction may share these too."""
+    known: dict[str, Mailbox | None] = session.info.setdefault(_KNOWN, {})
+    if address not in known:
+        known[address] = session.get(Mailbox, address)
+    return known[address]
+
+
+def _load_mailboxes(session: Session, addresses: list[str]) -> None:
+    """Read the message's mailboxes not read yet in one query."""
+    known: dict[str, Mailbox | None] = session.info.setdefault(_KNOWN, {})
     wanted = set()
     for address in addresses:
         try:
             wanted.add(normalise(address))
         except AddressError:
             continue  # refused by the checks, with the reason
-    return list(session.scalars(_MAILBOXES, {"addresses": sorted(wanted)}))
+    wanted -= known.keys()
+    if wanted:
+        found = {box.address: box for box in session.scalars(_MAILBOXES, {"addresses": sorted(wanted)})}
+        known.update({address: found.get(address) for address in wanted})
 
 
 def store(
