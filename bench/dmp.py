@@ -24,12 +24,18 @@ Core ``executemany``, 10 documents and one SubmissionSet per patient, the médec
 being the searching professional), after the DMP has migrated and seeded it. ITI-67: ``wrk
 -c8`` for the throughput and the loaded latency, ``wrk -c1`` for the unloaded p50/p99.
 ITI-65: ``wrk -c8`` with a Lua script that gives every bundle a fresh uniqueId.
+
+Beside the rates, the CPU time each request cost the DMP's process and Pro Santé Connect's
+(introspection), and the bare endpoint's (``/proc/<pid>/stat`` before and after each ``-c8``
+run): on a shared, loaded machine a steadier measure than the rates, which depend on the
+CPU the servers got.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -45,10 +51,18 @@ from typing import Any
 
 import httpx
 
-from bench.common import PYTHON, ROOT, free_port, machine, median, stop, table, wait_healthy
+from bench.common import PYTHON, ROOT, descendants, free_port, machine, median, stop, table, wait_healthy
 
 ADMIN = "bench-admin-token"
-HEADER = ["", "throughput (wrk -c8)", "vs bare", "p50 ms (-c1)", "p99 ms (-c1)", "p99 ms (-c8)"]
+HEADER = [
+    "",
+    "throughput (wrk -c8)",
+    "vs bare",
+    "p50 ms (-c1)",
+    "p99 ms (-c1)",
+    "p99 ms (-c8)",
+    "CPU µs/req DMP+PSC",
+]
 JEANNE_IDNAT = "899700112545"
 DOMINIQUE = "urn:oid:1.2.250.1.213.1.4.10|279035121518989"
 
@@ -287,15 +301,46 @@ def _document_template() -> str:
     return json.dumps(_resource(spec, patient, author, personas, b"%PDF", dossier, 1))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (``/proc/<pid>/stat``, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listener(port: int, root: int) -> int:
+    """The process of ``root``'s tree that listens on ``port`` (``/proc/net/tcp``)."""
+    inodes = {
+        fields[9]
+        for fields in (line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:])
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A"
+    }
+    for pid in descendants(root):
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes:
+                        return pid
+    raise RuntimeError(f"no process of {root} listens on port {port}")
+
+
 def wrk(
-    url: str, connections: int, seconds: int, *, script: str | None = None, token: str | None = None
+    url: str,
+    connections: int,
+    seconds: int,
+    *,
+    script: str | None = None,
+    token: str | None = None,
+    pids: tuple[int, ...] = (),
 ) -> dict[str, float]:
+    """One wrk run; with ``pids``, the CPU time per request each of them spent."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script:
         command += ["-s", script]
     elif token:
         command += ["-H", f"Authorization: Bearer {token}"]
+    before = [cpu_seconds(pid) for pid in pids]
     result = subprocess.run(pinned(0, [*command, url]), capture_output=True, text=True, check=True)
+    used = [cpu_seconds(pid) - start for pid, start in zip(pids, before, strict=True)]
     if "Non-2xx" in result.stdout:
         raise RuntimeError(f"non-2xx answers from {url}:\n{result.stdout}")
     figures = {"rate": float(re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)[1])}  # type: ignore[index]
@@ -304,6 +349,9 @@ def wrk(
         if found is None:
             raise RuntimeError(f"no {label} latency in wrk's output:\n{result.stdout}")
         figures[key] = float(found[1]) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[found[2]]
+    requests = int(re.search(r"(\d+) requests in", result.stdout)[1])  # type: ignore[index]
+    for index, seconds_used in enumerate(used):
+        figures[f"cpu{index}"] = 1e6 * seconds_used / max(requests, 1)
     return figures
 
 
@@ -353,7 +401,9 @@ def fresh_postgres(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/mes_bench_dmp"
 
 
-def run_backend(args: argparse.Namespace, backend: str, introspect: bool, bare_port: int) -> list[list[str]]:
+def run_backend(
+    args: argparse.Namespace, backend: str, introspect: bool, bare_port: int, bare_root: int
+) -> list[list[str]]:
     with tempfile.TemporaryDirectory(prefix="dmp-bench-") as scratch:
         folder = Path(scratch)
         database_url = fresh_postgres(args.postgres) if backend == "postgresql" else None
@@ -383,6 +433,8 @@ def run_backend(args: argparse.Namespace, backend: str, introspect: bool, bare_p
             (folder / "prefix.json").write_text(prefix)
             (folder / "suffix.json").write_text(suffix)
             bare = f"http://127.0.0.1:{bare_port}"
+            servers = (listener(ports["DMP"], sandbox.pid), listener(ports["PSC"], sandbox.pid))
+            bare_pid = (listener(bare_port, bare_root),)
             results: dict[str, list[dict[str, float]]] = {
                 k: [] for k in ("s8", "s1", "p8", "b8", "b1", "bp8")
             }
@@ -403,18 +455,23 @@ def run_backend(args: argparse.Namespace, backend: str, introspect: bool, bare_p
                         prefix=folder / "prefix.json", suffix=folder / "suffix.json", run=f"b{rep}", token="x"
                     )
                 )
-                results["s8"].append(wrk(search, 8, args.seconds, token=token))
-                results["b8"].append(wrk(f"{bare}/fhir/DocumentReference", 8, args.seconds))
+                results["s8"].append(wrk(search, 8, args.seconds, token=token, pids=servers))
+                results["b8"].append(wrk(f"{bare}/fhir/DocumentReference", 8, args.seconds, pids=bare_pid))
                 results["s1"].append(wrk(search, 1, args.seconds, token=token))
                 results["b1"].append(wrk(f"{bare}/fhir/DocumentReference", 1, args.seconds))
-                results["p8"].append(wrk(f"{dmp}/fhir", 8, args.seconds, script=str(script)))
-                results["bp8"].append(wrk(f"{bare}/fhir", 8, args.seconds, script=str(bare_script)))
+                results["p8"].append(wrk(f"{dmp}/fhir", 8, args.seconds, script=str(script), pids=servers))
+                results["bp8"].append(
+                    wrk(f"{bare}/fhir", 8, args.seconds, script=str(bare_script), pids=bare_pid)
+                )
         finally:
             stop(sandbox)
-    m = {
-        key: {k: median([r[k] for r in runs]) for k in ("rate", "p50", "p99")}
-        for key, runs in results.items()
-    }
+    m = {key: {k: median([r[k] for r in runs]) for k in runs[0]} for key, runs in results.items()}
+
+    def cpu(key: str) -> str:
+        if "cpu1" not in m[key]:
+            return f"{m[key]['cpu0']:,.0f}"
+        return f"{m[key]['cpu0'] + m[key]['cpu1']:,.0f} = {m[key]['cpu0']:,.0f} + {m[key]['cpu1']:,.0f}"
+
     label = f"{backend}, {'introspected' if introspect else 'signature only'}"
     return [
         [
@@ -424,6 +481,7 @@ def run_backend(args: argparse.Namespace, backend: str, introspect: bool, bare_p
             f"{m['s1']['p50']:.2f}",
             f"{m['s1']['p99']:.2f}",
             f"{m['s8']['p99']:.2f}",
+            cpu("s8"),
         ],
         [
             "  bare FastAPI GET",
@@ -432,6 +490,7 @@ def run_backend(args: argparse.Namespace, backend: str, introspect: bool, bare_p
             f"{m['b1']['p50']:.2f}",
             f"{m['b1']['p99']:.2f}",
             f"{m['b8']['p99']:.2f}",
+            cpu("b8"),
         ],
         [
             f"ITI-65 publish, 50 kB PDF ({label})",
@@ -440,6 +499,7 @@ def run_backend(args: argparse.Namespace, backend: str, introspect: bool, bare_p
             "",
             "",
             f"{m['p8']['p99']:.2f}",
+            cpu("p8"),
         ],
         [
             "  bare FastAPI POST (same bundle parsed)",
@@ -448,6 +508,7 @@ def run_backend(args: argparse.Namespace, backend: str, introspect: bool, bare_p
             "",
             "",
             f"{m['bp8']['p99']:.2f}",
+            cpu("bp8"),
         ],
     ]
 
@@ -479,15 +540,13 @@ def main() -> int:
         wait_healthy([f"http://127.0.0.1:{bare_port}/health"], process=bare)
         for backend in backends:
             for introspect in modes:
-                done = run_backend(args, backend, introspect, bare_port)
+                done = run_backend(args, backend, introspect, bare_port, bare.pid)
                 print(table(done, HEADER), flush=True)
                 rows += done
     finally:
         stop(bare)
     print()
-    print(
-        table(rows, ["", "throughput (wrk -c8)", "vs bare", "p50 ms (-c1)", "p99 ms (-c1)", "p99 ms (-c8)"])
-    )
+    print(table(rows, HEADER))
     return 0
 
 
