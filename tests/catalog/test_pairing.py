@@ -246,6 +246,10 @@ def authorize(sb: Sandbox, **params: str) -> httpx.Response:
             {"client_id": "app-carnet-tension", "redirect_uri": "http://127.0.0.1:4001/callback"},
             "unauthorized_client",
         ),
+        (  # listed without data exchange
+            {"client_id": "app-agenda-soins", "redirect_uri": "http://127.0.0.1:4002/callback"},
+            "unauthorized_client",
+        ),
     ],
 )
 def test_authorization_errors_go_back_to_the_app(sb: Sandbox, params: dict[str, str], error: str) -> None:
