@@ -35,7 +35,7 @@ from services.dmp.documents.search import columns
 from services.dmp.documents.service import Reader, visible_document
 from services.dmp.models import Document, Dossier
 from services.dmp.publication.metadata import coding
-from services.dmp.publication.service import new_version
+from services.dmp.publication.rows import new_version
 from shared.errors import (
     BadRequestError,
     ConflictError,

@@ -11,7 +11,8 @@ from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep, RuntimeDep
 from services.dmp.documents import render
 from services.dmp.publication import simplified
 from services.dmp.publication.bundle import plan_transaction
-from services.dmp.publication.service import Context, submit
+from services.dmp.publication.rows import Context
+from services.dmp.publication.service import submit
 from shared.db.base import utcnow
 from shared.errors import Issue
 from shared.fhir import fhir_response, operation_outcome, parse_resource

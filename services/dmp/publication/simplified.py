@@ -23,14 +23,8 @@ from services.dmp.patients import service as patients
 from services.dmp.patients.service import InsError
 from services.dmp.publication.bundle import check_size_and_hash
 from services.dmp.publication.metadata import attachment_hash, check_document
-from services.dmp.publication.service import (
-    Context,
-    _check_unique_ids,
-    checkpoint,
-    new_binary,
-    new_document,
-    open_dossier,
-)
+from services.dmp.publication.rows import Context, check_unique_ids, checkpoint, new_binary, new_document
+from services.dmp.publication.service import open_dossier
 from shared.errors import Issue
 from shared.personas import Personas
 
@@ -74,7 +68,7 @@ def publish(
     assert subject is not None
     assert facts.data is not None
     dossier = open_dossier(session, subject, ctx.caller, ctx.trace)
-    _check_unique_ids(session, [(facts.unique_id, f"{where}.masterIdentifier")], problems)
+    check_unique_ids(session, [(facts.unique_id, f"{where}.masterIdentifier")], problems)
     problems.raise_if_any()
     content = facts.data
     resource = dict(resource)
