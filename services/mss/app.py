@@ -18,6 +18,7 @@ from services.mss.ordonnance.routes import router as ordonnance_router
 from services.mss.routes import directory_router, router
 from services.mss.seed import seed
 from services.mss.settings import MssSettings
+from services.mss.tls import ListenerTls
 from services.mss.writer import DeliveryWriter
 from shared.web.app import build_app
 from shared.web.errors import ErrorFormat, ErrorFormats
@@ -48,13 +49,14 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         stack.callback(app.state.dmp.close)
         writer = app.state.writer = DeliveryWriter(runtime.database)
         stack.callback(writer.close)  # after the listeners (the stack unwinds in reverse)
-        context = _tls_context(runtime)
+        listener_tls = ListenerTls(lambda: _tls_context(runtime))
+        runtime.reset_hooks.append(listener_tls.reload)
         if settings.smtp_port:
             from services.mss import smtp
 
-            await smtp.start(runtime, auth, settings, writer, context, stack)
+            await smtp.start(runtime, auth, settings, writer, listener_tls, stack)
         if settings.imap_port:
-            imap_server = await _lazy_imap(runtime, auth, settings, context)
+            imap_server = await _lazy_imap(runtime, auth, settings, listener_tls)
             stack.push_async_callback(_close_server, imap_server)
         yield
 
@@ -71,7 +73,7 @@ def _tls_context(runtime: Runtime) -> ssl.SSLContext:
 
 
 async def _lazy_imap(
-    runtime: Runtime, auth: Any, settings: MssSettings, context: ssl.SSLContext
+    runtime: Runtime, auth: Any, settings: MssSettings, listener_tls: ListenerTls
 ) -> asyncio.Server:
     """Listen now; import pymap (half a second) when the first IMAP client connects."""
     handler: list[Any] = []
@@ -80,7 +82,7 @@ async def _lazy_imap(
         if not handler:
             from services.mss import imap
 
-            handler.append(imap.connection_handler(runtime, auth, settings, context))
+            handler.append(imap.connection_handler(runtime, auth, settings, listener_tls))
         await handler[0](reader, writer)
 
     return await asyncio.start_server(accept, host=settings.host, port=settings.imap_port)

@@ -6,7 +6,8 @@ the ``messages`` table the HTTP API and SMTP write. Flags (``\\Seen``, ``\\Flagg
 ``\\Answered``, ``\\Deleted``, ``\\Draft`` and keywords) are the same columns the HTTP
 API shows; ``EXPUNGE`` deletes. UIDs are the ``uid`` column (ascending per mailbox).
 
-Authentication (after ``STARTTLS``, which uses the sandbox certificate):
+Authentication (after ``STARTTLS``, which uses the sandbox certificate; pymap also offers
+it before ``STARTTLS`` to a client on the loopback interface, as the README says):
 ``AUTHENTICATE XOAUTH2`` with ``user=<mailbox address>`` and a Pro Santé Connect or Mon
 espace santé access token that may read that mailbox, or ``LOGIN``/``AUTHENTICATE
 PLAIN`` with the mailbox address and its sandbox application password. Each session is
@@ -21,6 +22,7 @@ import time
 from argparse import Namespace
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from ssl import SSLContext
 from typing import Any
 
 from proxyprotocol.reader import ProxyProtocolReader
@@ -54,6 +56,7 @@ from services.mss import service
 from services.mss.mail import mime
 from services.mss.models import Mailbox, Message
 from services.mss.settings import MssSettings
+from services.mss.tls import ListenerTls
 from shared.db.base import utcnow
 from shared.errors import SandboxError
 from shared.oauth.resource import ResourceServer
@@ -66,18 +69,24 @@ _FLAG_COLUMNS = {Seen: "seen", Flagged: "flagged", Answered: "answered", Deleted
 
 
 class Config(IMAPConfig):
-    def __init__(self, settings: MssSettings, ssl_context: Any) -> None:
+    def __init__(self, settings: MssSettings, listener_tls: ListenerTls) -> None:
+        self.listener_tls = listener_tls
         args = Namespace(passlib_cfg=None, proxy_protocol=None, debug=False)
         super().__init__(
             args,
             host=settings.host,
             port=settings.imap_port,
-            ssl_context=ssl_context,
+            ssl_context=listener_tls.context,
             invalid_user_sleep=0.0,
             reject_dnsbl=False,
             disable_idle=True,
             max_append_len=settings.max_message_bytes,
         )
+
+    @property
+    def ssl_context(self) -> SSLContext:
+        """Read at each ``STARTTLS``: the current certificate (a snapshot may bring another)."""
+        return self.listener_tls.context
 
     @property
     def backend_capability(self) -> BackendCapability:
@@ -519,10 +528,10 @@ def _record(runtime: Runtime, identity: Identity, started: float, at: dt.datetim
 
 
 def connection_handler(
-    runtime: Runtime, auth: ResourceServer, settings: MssSettings, ssl_context: Any
+    runtime: Runtime, auth: ResourceServer, settings: MssSettings, listener_tls: ListenerTls
 ) -> Any:
     """The ``client_connected_cb`` of :func:`asyncio.start_server` serving pymap's IMAP."""
-    config = Config(settings, ssl_context)
+    config = Config(settings, listener_tls)
     config.apply_context()
     server = IMAPServer(Login(runtime, auth, config), config)
     return ProxyProtocolReader(config.proxy_protocol).get_callback(server)

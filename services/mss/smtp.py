@@ -41,6 +41,7 @@ from services.mss.mail import delivery
 from services.mss.mail.addresses import AddressError, normalise
 from services.mss.models import Mailbox
 from services.mss.settings import MssSettings
+from services.mss.tls import ListenerTls
 from services.mss.writer import DeliveryWriter
 from shared.errors import SandboxError
 from shared.oauth.resource import ResourceServer
@@ -313,7 +314,7 @@ async def start(
     auth: ResourceServer,
     settings: MssSettings,
     writer: DeliveryWriter,
-    ssl_context: Any,
+    listener_tls: ListenerTls,
     stack: AsyncExitStack,
 ) -> None:
     """Listen on ``settings.smtp_port`` on the running loop (the service's) until ``stack`` closes."""
@@ -327,7 +328,7 @@ async def start(
             ident="mes-sandbox MSSanté ESMTP",
             data_size_limit=settings.max_message_bytes,
             enable_SMTPUTF8=True,
-            tls_context=ssl_context,
+            tls_context=listener_tls.context,  # the current one (a snapshot may bring another)
             require_starttls=False,
             auth_required=False,
             auth_require_tls=True,

@@ -3,16 +3,22 @@
 Real MSSanté operators present certificates of the IGC Santé; the sandbox generates one
 self-signed EC P-256 certificate for ``localhost`` / ``127.0.0.1`` once, with the seed, and
 keeps it in the database (table ``tls_material``), so that a reset or a restart keeps the
-same certificate and a client can pin it (``GET /api/tls/certificate``).
+same certificate and a client can pin it (``GET /api/tls/certificate``). A snapshot
+brings its own certificate: :class:`ListenerTls` makes the listeners present it from
+the next connection on, without a restart.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import ssl
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 COMMON_NAME = "mss.mes-sandbox.localhost"
 
@@ -72,3 +78,20 @@ def server_context(cert_pem: str, key_pem: str) -> ssl.SSLContext:
         key_file.write_text(key_pem)
         context.load_cert_chain(cert_file, key_file)
     return context
+
+
+class ListenerTls:
+    """The listeners' current TLS context: the SMTP listener reads it for each new
+    connection, the IMAP one at each ``STARTTLS``. :meth:`reload` runs after a reset or a
+    snapshot import (``runtime.reset_hooks``): a new context replaces the old one (a
+    context is never changed in place, so a handshake under way keeps its own)."""
+
+    def __init__(self, load: Callable[[], ssl.SSLContext]) -> None:
+        self._load = load
+        self.context = load()
+
+    def reload(self) -> None:
+        try:
+            self.context = self._load()
+        except (RuntimeError, ssl.SSLError, ValueError) as exc:
+            log.warning("the listeners keep their certificate: the new one does not load (%s)", exc)

@@ -89,3 +89,45 @@ def test_a_patient_reads_her_mailbox_over_imap(sb: Sandbox) -> None:
         assert b"Pour vous" in data[0][1]
     finally:
         client.logout()
+
+
+def test_on_loopback_login_is_offered_before_starttls_as_documented(sb: Sandbox) -> None:
+    """README: IMAP clients on 127.0.0.1 may authenticate before STARTTLS (pymap's loopback
+    rule); SMTP offers AUTH only after it."""
+    import imaplib
+
+    password = mss(sb).put(f"/api/mailboxes/{KARIM}/password", headers=bearer(sb.psc_token("karim-benali")))
+    client = imaplib.IMAP4("127.0.0.1", sb.topology.imap_port, timeout=10)
+    try:
+        assert "LOGINDISABLED" not in client.capabilities and "STARTTLS" in client.capabilities
+        assert client.login(KARIM, password.json()["password"])[0] == "OK"
+    finally:
+        client.logout()
+
+
+def test_a_snapshot_s_certificate_is_presented_without_a_restart(sb: Sandbox) -> None:
+    import smtplib
+    import ssl
+
+    from services.mss import tls
+
+    before = mss(sb).get("/api/tls/certificate").text
+    snapshot = sb.admin("mss", "GET", "snapshot").json()
+    cert_pem, key_pem = tls.generate()
+    snapshot["tables"]["tls_material"][0].update(certificate_pem=cert_pem, key_pem=key_pem)
+    assert sb.admin("mss", "PUT", "snapshot", json=snapshot).status_code == 200
+    assert mss(sb).get("/api/tls/certificate").text == cert_pem != before
+
+    client = imap_client(sb)  # trusts the certificate the API serves now
+    client.logout()
+    with smtplib.SMTP("127.0.0.1", sb.topology.smtp_port, timeout=10) as smtp:
+        smtp.starttls(context=ssl.create_default_context(cadata=cert_pem))
+        assert smtp.ehlo()[0] == 250
+    with (
+        smtplib.SMTP("127.0.0.1", sb.topology.smtp_port, timeout=10) as smtp,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        smtp.starttls(context=ssl.create_default_context(cadata=before))
+    sb.reset()  # and back: the seed's certificate again
+    client = imap_client(sb)
+    client.logout()

@@ -92,6 +92,18 @@ def test_refused_sender_unknown_recipient_and_bad_citizen_address_codes(sb: Sand
     assert inbox(sb, sb.mes_token("dominique-pat-trois"), DOMINIQUE) == []
 
 
+def test_address_syntax_is_checked_on_every_command(sb: Sandbox) -> None:
+    """The listener remembers parsed MAIL/RCPT arguments: the same bad one is refused each
+    time, in every session, and a good one after it still works."""
+    for _ in range(2):
+        with smtp_client(sb) as client:
+            client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+            assert client.docmd("MAIL FROM:<jeanne martin@@medecin>")[0] == 553
+            assert client.mail(JEANNE)[0] == 250
+            assert client.docmd("RCPT TO:<karim benali@@ch-valmont>")[0] == 553
+            assert client.docmd("RCPT TO:<karim.benali@ch-valmont.mssante.fr>")[0] == 250
+
+
 def test_malformed_and_oversized_messages_are_refused_and_nothing_is_stored(sb: Sandbox) -> None:
     broken = (
         f"From: {JEANNE}\r\nTo: {KARIM}\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
