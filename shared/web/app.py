@@ -70,12 +70,16 @@ def build_app(
         faults=runtime.faults,
         body_limit=settings.exchange_body_limit,
     )
+    # The service's own routes first: routing tries routes in order, and the APIs users
+    # load-test should not walk the platform's routes before their own. No service route
+    # is a root-level catch-all, so nothing hides /health or /_sandbox/ (the sandbox API
+    # tests call both on every service).
+    for router in spec.routers:
+        app.include_router(router)
     app.include_router(health.router)
     app.include_router(sandbox.router)
     for router in spec.sandbox_routers:
         app.include_router(router, prefix="/_sandbox", dependencies=[Depends(require_admin)])
-    for router in spec.routers:
-        app.include_router(router)
     if spec.static_dir is not None:
         app.mount("/static", StaticFiles(directory=spec.static_dir), name="static")
     return app
