@@ -1,7 +1,7 @@
 """MSSanté ingest: SMTP messages/s beside MailDev and a bare aiosmtpd sink; the HTTP API
 beside a bare FastAPI endpoint (issue #5, item 7).
 
-    .venv/bin/python bench/mss.py [--setup] [--messages 1000] [--kept 5000] [--reps 3]
+    .venv/bin/python -m bench.mss [--setup] [--messages 1000] [--kept 5000] [--reps 3]
 
 SMTP, as ../shared/reference/performance.md measured its peers: postfix's ``smtp-source``
 (Debian's postfix package unpacked with ``dpkg -x`` under ``bench/.peers/``, never
@@ -22,6 +22,11 @@ to ``POST /api/messages`` of a whole sandbox (``mes-sandbox up``, every service 
 CPU 1: the token is verified and introspected at Pro Santé Connect on every request, as
 a real resource server does) and to a bare FastAPI endpoint that parses the same body.
 
+Beside each rate, the CPU microseconds the server spent per message or request (from
+/proc: user + system time of its process, threads included; for the HTTP sandbox, MSSanté
+and Pro Santé Connect, whose introspection endpoint every request calls, and the whole
+sandbox): steadier than rates when other work shares the machine.
+
 ``--setup`` downloads the peers (apt-get download postfix, npm install maildev@3).
 """
 
@@ -40,7 +45,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import PYTHON, ROOT, free_port, machine, median, stop, table, wait_healthy
+from bench.common import PYTHON, ROOT, descendants, free_port, machine, median, stop, table, wait_healthy
 
 PEERS = ROOT / "bench" / ".peers"
 POSTFIX = PEERS / "postfix"
@@ -144,8 +149,40 @@ def wait_smtp(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0
     raise RuntimeError(f"no SMTP greeting on {port} after {timeout} s")
 
 
-def smtp_source(port: int, messages: int, sessions: int, kept: bool) -> float:
-    """Messages per second for one smtp-source run (1,024-byte bodies)."""
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of processes (their threads included), from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def listening_pid(port: int) -> int | None:
+    """The process listening on 127.0.0.1:``port`` (from /proc/net/tcp and the fds)."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+            inode = fields[9]
+    if inode is None:
+        return None
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if any(os.readlink(fd) == f"socket:[{inode}]" for fd in (entry / "fd").iterdir()):
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
+def smtp_source(port: int, messages: int, sessions: int, kept: bool, pid: int) -> tuple[float, float]:
+    """Messages per second for one smtp-source run (1,024-byte bodies), and the server's
+    CPU microseconds per message (steadier than the rate on a shared machine)."""
     env = {**os.environ, "LD_LIBRARY_PATH": str(POSTFIX / "usr" / "lib" / "postfix")}
     config = Path(tempfile.mkdtemp(prefix="postfix-conf-"))
     (config / "main.cf").write_text("compatibility_level = 3.6\n")
@@ -168,12 +205,14 @@ def smtp_source(port: int, messages: int, sessions: int, kept: bool) -> float:
     if kept:
         command.append("-d")
     command.append(f"127.0.0.1:{port}")
+    cpu = cpu_seconds([pid])
     started = time.perf_counter()
     result = subprocess.run(pinned(0, command), env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
+    spent = cpu_seconds([pid]) - cpu
     if result.returncode != 0:
         raise RuntimeError(f"smtp-source failed on {port}: {result.stderr.decode()[-500:]}")
-    return messages / elapsed
+    return messages / elapsed, spent * 1e6 / messages
 
 
 def start_mss(folder: Path) -> tuple[subprocess.Popen[bytes], int, str]:
@@ -240,19 +279,22 @@ def bench_smtp(args: argparse.Namespace) -> list[list[str]]:
         sink, sink_port = start_sink()
         maildev, maildev_port = start_maildev()
         servers = {
-            "MSSanté (mes-sandbox)": mss_port,
-            "MailDev 3": maildev_port,
-            "bare aiosmtpd sink": sink_port,
+            "MSSanté (mes-sandbox)": (mss_port, mss.pid),
+            "MailDev 3": (maildev_port, maildev.pid),
+            "bare aiosmtpd sink": (sink_port, sink.pid),
         }
         results: dict[tuple[str, bool], list[float]] = {}
+        cpu: dict[tuple[str, bool], list[float]] = {}
         try:
             names = list(servers)
             for rep in range(args.reps):
                 for name in names[rep % len(names) :] + names[: rep % len(names)]:
                     for kept in (False, True):
                         count = args.kept if kept else args.messages
-                        rate = smtp_source(servers[name], count, args.sessions, kept)
+                        port, pid = servers[name]
+                        rate, micros = smtp_source(port, count, args.sessions, kept, pid)
                         results.setdefault((name, kept), []).append(rate)
+                        cpu.setdefault((name, kept), []).append(micros)
             stored = stored_messages(mss_base)
             expected = 2 * args.reps * (args.messages + args.kept)  # Sent + INBOX copies
             if stored != expected:
@@ -264,14 +306,23 @@ def bench_smtp(args: argparse.Namespace) -> list[list[str]]:
     maildev_kept = median(results[("MailDev 3", True)])
     rows = []
     for name in servers:
-        new, kept = median(results[(name, False)]), median(results[(name, True)])
+        new_rate, kept_rate = median(results[(name, False)]), median(results[(name, True)])
         rows.append(
-            [name, f"{new:,.0f}", f"{new / maildev_new:.1f}x", f"{kept:,.0f}", f"{kept / maildev_kept:.2f}x"]
+            [
+                name,
+                f"{new_rate:,.0f}",
+                f"{new_rate / maildev_new:.1f}x",
+                f"{median(cpu[(name, False)]):,.0f}",
+                f"{kept_rate:,.0f}",
+                f"{kept_rate / maildev_kept:.2f}x",
+                f"{median(cpu[(name, True)]):,.0f}",
+            ]
         )
     return rows
 
 
-def wrk_post(url: str, token: str | None, seconds: int) -> float:
+def wrk_post(url: str, token: str | None, seconds: int, pids: list[list[int]]) -> tuple[float, list[float]]:
+    """wrk's rate, and the CPU microseconds per request of each group of ``pids``."""
     body = json.dumps({"from": SENDER, "to": [RECIPIENT], "subject": "Bench", "body": "Texte du message."})
     headers = {"Content-Type": "application/json"}
     if token:
@@ -280,17 +331,21 @@ def wrk_post(url: str, token: str | None, seconds: int) -> float:
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
+    before = [cpu_seconds(group) for group in pids]
     result = subprocess.run(
         pinned(0, ["wrk", "-t1", "-c8", f"-d{seconds}s", "-s", script.name, url]),
         capture_output=True,
         text=True,
         check=True,
     )
+    spent = [cpu_seconds(group) - start for group, start in zip(pids, before, strict=True)]
     os.unlink(script.name)
     if "Non-2xx" in result.stdout:
         raise RuntimeError(f"non-2xx answers from {url}:\n{result.stdout}")
-    rate = next(line for line in result.stdout.splitlines() if line.startswith("Requests/sec"))
-    return float(rate.split(":")[1])
+    lines = result.stdout.splitlines()
+    rate = next(line for line in lines if line.startswith("Requests/sec"))
+    count = int(next(line for line in lines if "requests in" in line).split()[0])
+    return float(rate.split(":")[1]), [seconds * 1e6 / max(count, 1) for seconds in spent]
 
 
 def bench_http(args: argparse.Namespace) -> list[list[str]]:
@@ -325,23 +380,34 @@ def bench_http(args: argparse.Namespace) -> list[list[str]]:
                 headers={"Authorization": f"Bearer {ADMIN}"},
             )
             token = answer.json()["access_token"]
+            mss_pid, psc_pid = listening_pid(ports["MSS"]), listening_pid(ports["PSC"])
+            groups = [[mss_pid] if mss_pid else [], [psc_pid] if psc_pid else [], descendants(sandbox.pid)]
             rates: dict[str, list[float]] = {"mss": [], "hello": []}
+            cpu: dict[str, list[list[float]]] = {"mss": [], "hello": []}
             for _ in range(args.reps):
-                rates["mss"].append(wrk_post(f"{mss}/api/messages", token, args.seconds))
-                rates["hello"].append(
-                    wrk_post(f"http://127.0.0.1:{hello_port}/api/messages", None, args.seconds)
+                rate, micros = wrk_post(f"{mss}/api/messages", token, args.seconds, groups)
+                rates["mss"].append(rate)
+                cpu["mss"].append(micros)
+                rate, micros = wrk_post(
+                    f"http://127.0.0.1:{hello_port}/api/messages", None, args.seconds, [[hello.pid]]
                 )
+                rates["hello"].append(rate)
+                cpu["hello"].append(micros)
         finally:
             stop(sandbox)
             stop(hello)
     ours, bare = median(rates["mss"]), median(rates["hello"])
+    mss_cpu, psc_cpu, all_cpu = (median([m[i] for m in cpu["mss"]]) for i in range(3))
+    bare_cpu = median([m[0] for m in cpu["hello"]])
     return [
         [
             "MSSanté POST /api/messages (PSC token verified + introspected, stored)",
             f"{ours:,.0f}",
             f"{ours / bare:.2f}x",
+            f"{all_cpu:,.0f} (MSS {mss_cpu:,.0f}, PSC {psc_cpu:,.0f})",
+            f"{bare_cpu / all_cpu:.2f}x",
         ],
-        ["bare FastAPI POST (same JSON body parsed)", f"{bare:,.0f}", "1.00x"],
+        ["bare FastAPI POST (same JSON body parsed)", f"{bare:,.0f}", "1.00x", f"{bare_cpu:,.0f}", "1.00x"],
     ]
 
 
@@ -363,11 +429,20 @@ def main() -> int:
         f"\nSMTP ingest, smtp-source, 1,024-byte messages, {args.sessions} sessions "
         f"({args.messages} messages a run with a new connection each, {args.kept} over kept-open ones)\n"
     )
-    header = ["server", "new conn. msgs/s", "vs MailDev", "kept-open msgs/s", "vs MailDev"]
+    header = [
+        "server",
+        "new conn. msgs/s",
+        "vs MailDev",
+        "CPU µs/msg",
+        "kept-open msgs/s",
+        "vs MailDev",
+        "CPU µs/msg",
+    ]
     print(table(bench_smtp(args), header))
     if not args.skip_http:
         print(f"\nHTTP, wrk -t1 -c8 -d{args.seconds}s, one small JSON message per request\n")
-        print(table(bench_http(args), ["endpoint", "req/s", "vs bare FastAPI"]))
+        header = ["endpoint", "req/s", "vs bare FastAPI", "CPU µs/req (sandbox)", "per CPU-s vs bare"]
+        print(table(bench_http(args), header))
     return 0
 
 
