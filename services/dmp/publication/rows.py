@@ -81,6 +81,19 @@ def stored_resource(resource: dict[str, Any], dossier: Dossier, caller: Caller) 
     return kept
 
 
+@dataclass(frozen=True)
+class NewDocument:
+    """A DocumentReference just written: its entryUUID and logicalId, and its columns."""
+
+    id: str
+    logical_id: str
+    values: dict[str, Any]
+
+    def row(self) -> Document:
+        """A transient row, for rendering (building one costs as much as the INSERT)."""
+        return Document(**self.values)
+
+
 def new_document(
     session: Session,
     dossier: Dossier,
@@ -91,7 +104,7 @@ def new_document(
     submission_set_id: str,
     ctx: Context,
     replaces: str | None = None,
-) -> Document:
+) -> NewDocument:
     pro = ctx.caller.professional
     submitter = pro.idnat if pro is not None else f"patient:{dossier.ins}"
     values: dict[str, Any] = dict(
@@ -127,7 +140,7 @@ def new_document(
         created_at=ctx.now,
     )
     insert_row(session, (Document, values))
-    return Document(**values)  # transient, for rendering
+    return NewDocument(values["id"], values["logical_id"], values)
 
 
 def new_binary(

@@ -36,6 +36,7 @@ from services.dmp.patients import service as patients
 from services.dmp.publication.bundle import DocPlan, ListPlan, Plan
 from services.dmp.publication.rows import (
     Context,
+    NewDocument,
     check_unique_ids,
     checkpoint,
     new_binary,
@@ -190,7 +191,7 @@ def _write(
     lists: dict[int, ListPlan] = {p.index: p for p in [plan.submission_set, *plan.folders]}
     patches = {p.index: p for p in plan.patches}
     entries: list[dict[str, Any]] = [{} for _ in range(plan.size)]
-    documents: dict[int, Document] = {}
+    documents: dict[int, NewDocument] = {}
     # Written kind by kind, parents first, each row by an INSERT executed at once (the rows
     # are in the database when the next checkpoint may fail); answered in request order.
     for index in sorted(plan.binaries):

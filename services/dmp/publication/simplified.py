@@ -82,9 +82,10 @@ def publish(
     checkpoint(ctx.faults, "Binary")
     new_binary(session, dossier, binary_id, facts.content_type, content, ctx.now)
     checkpoint(ctx.faults, "DocumentReference")
-    row = new_document(
+    written = new_document(
         session, dossier, resource, facts, binary_id=binary_id, submission_set_id=list_id, ctx=ctx
     )
+    row = written.row()
     checkpoint(ctx.faults, "List")
     insert_row(session, _submission_set(dossier, resource, facts.type_token, list_id, row.logical_id, ctx))
     session.flush()
