@@ -20,7 +20,7 @@ from email import errors as email_errors
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import EmailPolicy
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, formataddr
 from typing import Any
 
 from services.mss.mail.addresses import AddressError, header_addresses, normalise
@@ -113,7 +113,10 @@ class ParsedMessage:
 
 
 def new_message_id() -> str:
-    return make_msgid(idstring=uuid.uuid4().hex[:12], domain=MSGID_DOMAIN)
+    """``<128 random bits in hex@mss.mes-sandbox.localhost>``: unique, and short enough for
+    its header line to fit in 78 characters (RFC 5322 §2.1.1), so that it is written as is
+    (:func:`email.utils.make_msgid`'s longer ids sent every message through a refold)."""
+    return f"<{uuid.uuid4().hex}@{MSGID_DOMAIN}>"
 
 
 def build(
