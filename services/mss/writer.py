@@ -88,7 +88,11 @@ class DeliveryWriter:
                     stopping = True
                     break
                 batch.append(more)
-            self._write(batch)
+            try:
+                self._write(batch)
+            except BaseException as exc:  # the thread must outlive any batch
+                for job in batch:
+                    job.error = job.error or RuntimeError(f"the delivery writer failed: {exc!r}")
             _resolve(batch)
 
     def _write(self, batch: list[_Job[Any]]) -> None:

@@ -136,3 +136,26 @@ def test_the_work_runs_in_the_callers_context(database: Database) -> None:
         assert asyncio.run(scenario()) == ["written by the writer thread"]
     finally:
         writer.close()
+
+
+class Escaped(BaseException):
+    pass
+
+
+def test_the_writer_outlives_a_delivery_that_escapes_exception_handling(database: Database) -> None:
+    writer = DeliveryWriter(lambda: database)
+
+    def escape(session: Session) -> str:
+        session.execute(text("INSERT INTO rows (name) VALUES ('lost')"))
+        raise Escaped
+
+    async def scenario() -> None:
+        with pytest.raises(RuntimeError, match="delivery writer failed"):
+            await writer.run(escape)
+        assert await writer.run(insert("next")) == "next"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.close()
+    assert names(database) == ["next"]
