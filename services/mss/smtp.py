@@ -51,12 +51,17 @@ from shared.web.runtime import Runtime
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "mss.mes-sandbox.localhost"
+TRANSCRIPT_LINES = 200
 _ADDRESS_CACHE_SIZE = 4096
 
 
 @dataclass
 class SessionLog:
-    """What one SMTP session did, recorded as one exchange when it ends."""
+    """What one SMTP session did, recorded as one exchange when it ends.
+
+    A session kept open for thousands of messages keeps only its first
+    :data:`TRANSCRIPT_LINES` lines (and counts the others): the transcript is for people
+    reading the flow console, and must not grow with the session."""
 
     peer: str
     started: float = field(default_factory=time.perf_counter)
@@ -65,6 +70,18 @@ class SessionLog:
     caller: str = "anonymous"
     last_status: int = 220
     notes: list[str] = field(default_factory=list)
+    more: int = 0
+    refused: bool = False
+
+    def add(self, line: str) -> None:
+        if len(self.lines) < TRANSCRIPT_LINES:
+            self.lines.append(line)
+        else:
+            self.more += 1
+
+    def data(self, size: int, reply: str) -> None:
+        self.refused = self.refused or not reply.startswith("250")
+        self.add(f"DATA ({size} bytes) -> {reply}")
 
 
 class MssHandler:
@@ -148,7 +165,7 @@ class MssHandler:
     async def handle_MAIL(
         self, server: SMTP, session: SmtpSession, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        log_of(session).lines.append(f"MAIL FROM:<{address}>")
+        log_of(session).add(f"MAIL FROM:<{address}>")
         fault = self._fault("SMTP:MAIL")
         if fault:
             return fault
@@ -171,7 +188,7 @@ class MssHandler:
     async def handle_RCPT(
         self, server: SMTP, session: SmtpSession, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        log_of(session).lines.append(f"RCPT TO:<{address}>")
+        log_of(session).add(f"RCPT TO:<{address}>")
         fault = self._fault("SMTP:RCPT")
         if fault:
             return fault
@@ -211,13 +228,13 @@ class MssHandler:
             done = await self.writer.run(work)
         except SandboxError as exc:
             reply = smtp_reply(exc)
-            record.lines.append(f"DATA ({len(raw)} bytes) -> {reply}")
+            record.data(len(raw), reply)
             return reply
         finally:
             record.notes.extend(notes)
             stop_notes(token)
         reply = f"250 2.0.0 Ok: queued as {done.message_id}"
-        record.lines.append(f"DATA ({len(raw)} bytes) -> {reply}")
+        record.data(len(raw), reply)
         return reply
 
 
@@ -288,7 +305,9 @@ def _record(runtime: Runtime, record: SessionLog) -> None:
     if not record.lines:
         return  # a bare connection (health checks, benchmarks' probes) is not an exchange
     transcript = "\n".join(record.lines)
-    status = 250 if all(" -> 250" in line or not line.startswith("DATA") for line in record.lines) else 550
+    if record.more:
+        transcript += f"\n... and {record.more} more commands"
+    status = 550 if record.refused else 250
     runtime.exchanges.add(
         Exchange(
             service="mss",

@@ -209,3 +209,25 @@ def test_an_xdm_package_over_smtp_is_acknowledged(sb: Sandbox) -> None:
         .content
     )
     assert b"Disposition: automatic-action/MDN-sent-automatically; processed" in raw
+
+
+def test_a_long_session_keeps_a_bounded_transcript(sb: Sandbox) -> None:
+    import time
+
+    from services.mss.smtp import TRANSCRIPT_LINES
+
+    count = TRANSCRIPT_LINES // 3 + 4  # MAIL, RCPT and DATA each: a dozen lines too many
+    with smtp_client(sb) as client:
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        for n in range(count):
+            assert client.sendmail(JEANNE, [KARIM], letter(JEANNE, KARIM, f"Message {n}").as_bytes()) == {}
+    for _ in range(50):  # recorded when the server sees the connection close
+        smtp = [e for e in sb.admin("mss", "GET", "exchanges").json()["exchanges"] if e["protocol"] == "smtp"]
+        if smtp:
+            break
+        time.sleep(0.05)
+    body = smtp[-1]["request"]["body"]
+    assert body.count("\n") == TRANSCRIPT_LINES
+    assert body.endswith(f"... and {3 * count - TRANSCRIPT_LINES} more commands")
+    assert smtp[-1]["status"] == 250
+    assert len(inbox(sb, sb.psc_token("karim-benali"), KARIM, limit=200)) == count
