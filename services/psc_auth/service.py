@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,20 +87,11 @@ class TokenService(TokenReading):
 
     # -- transactions ------------------------------------------------------------------
 
-    def __post_init__(self) -> None:
-        #: SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
-        #: SQLite's busy handler (1, 2, 5, 10... ms). Our own writers queue here instead and
-        #: are woken as soon as the previous one commits.
-        self._writers = threading.Lock() if self.db.is_sqlite else None
-
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Session]:
-        if write and self._writers is not None:
-            with self._writers, self.db.session(write=True) as session:
-                yield session
-        else:
-            with self.db.session(write=write) as session:
-                yield session
+        # On SQLite, Database.session queues this process's writers on a lock of its own.
+        with self.db.session(write=write) as session:
+            yield session
 
     def run(self, work: Callable[[Session], T], *, write: bool = True) -> T:
         """``work`` in one transaction; a :class:`CommitThenRaise` commits, then raises."""
