@@ -34,10 +34,22 @@ def names(database: Database) -> list[str]:
         return list(session.scalars(text("SELECT name FROM rows ORDER BY name")))
 
 
-def insert(name: str, *, fail: bool = False, gate: threading.Event | None = None) -> Callable[[Session], str]:
+class Gate:
+    """Holds the writer inside a first delivery until the next ones are queued."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    async def until_entered(self) -> None:
+        assert await asyncio.to_thread(self.entered.wait, 10)
+
+
+def insert(name: str, *, fail: bool = False, gate: Gate | None = None) -> Callable[[Session], str]:
     def work(session: Session) -> str:
         if gate is not None:
-            assert gate.wait(10)
+            gate.entered.set()
+            assert gate.opened.wait(10)
         session.execute(text("INSERT INTO rows (name) VALUES (:name)"), {"name": name})
         if fail:
             raise Refused(name)
@@ -50,20 +62,20 @@ def test_a_refused_delivery_in_a_batch_stores_nothing_and_the_others_are_committ
     database: Database,
 ) -> None:
     writer = DeliveryWriter(lambda: database)
-    gate = threading.Event()
+    gate = Gate()
 
     async def scenario() -> list[object]:
         # The first delivery holds the writer until the three others are queued behind
         # it: they then form one batch (one transaction, a savepoint each).
         first = asyncio.ensure_future(writer.run(insert("a", gate=gate)))
-        await asyncio.sleep(0.05)
+        await gate.until_entered()
         batch = [
             asyncio.ensure_future(writer.run(insert("b"))),
             asyncio.ensure_future(writer.run(insert("c", fail=True))),
             asyncio.ensure_future(writer.run(insert("d"))),
         ]
-        await asyncio.sleep(0.05)
-        gate.set()
+        await asyncio.sleep(0.05)  # the three are queued (run() puts them at once)
+        gate.opened.set()
         return await asyncio.gather(first, *batch, return_exceptions=True)
 
     try:
@@ -92,7 +104,7 @@ def test_a_delivery_alone_is_rolled_back_when_it_fails(database: Database) -> No
 
 def test_a_failed_commit_fails_every_delivery_of_the_batch(database: Database) -> None:
     writer = DeliveryWriter(lambda: database)
-    gate = threading.Event()
+    gate = Gate()
 
     def poison(session: Session) -> str:
         # Valid inside the transaction, refused at COMMIT: a deferred foreign key.
@@ -103,10 +115,10 @@ def test_a_failed_commit_fails_every_delivery_of_the_batch(database: Database) -
 
     async def scenario() -> list[object]:
         first = asyncio.ensure_future(writer.run(insert("a", gate=gate)))
-        await asyncio.sleep(0.05)
+        await gate.until_entered()
         batch = [asyncio.ensure_future(writer.run(poison)), asyncio.ensure_future(writer.run(insert("b")))]
-        await asyncio.sleep(0.05)
-        gate.set()
+        await asyncio.sleep(0.05)  # both are queued
+        gate.opened.set()
         return await asyncio.gather(first, *batch, return_exceptions=True)
 
     try:
