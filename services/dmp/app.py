@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -44,11 +43,6 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
     app.state.notifier = Notifier(
         settings, runtime.loaded_personas(), runtime.database(), psc, mss, settings.notify
     )
-    # What start-up built (models, personas, routes: ~150,000 objects) lives as long as the
-    # process: out of the collector's sight, a full collection no longer walks it (they
-    # took ~30 ms each and made the search's p99; issue #4 item 10).
-    gc.collect()
-    gc.freeze()
     try:
         yield
     finally:

@@ -8,6 +8,7 @@ middleware that traces, faults and records every exchange.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -48,9 +49,11 @@ def build_app(
         runtime.open()
         try:
             if lifespan is None:
+                _freeze_startup_objects()
                 yield
             else:
                 async with lifespan(app, runtime):
+                    _freeze_startup_objects()
                     yield
         finally:
             runtime.close()
@@ -83,3 +86,11 @@ def build_app(
     if spec.static_dir is not None:
         app.mount("/static", StaticFiles(directory=spec.static_dir), name="static")
     return app
+
+
+def _freeze_startup_objects() -> None:
+    """What start-up built (models, personas, routes: ~150,000 objects in the DMP) lives as
+    long as the process: out of the collector's sight, a full collection no longer walks it
+    (each took ~30 ms and made the DMP search's p99). Freezing, unlike collecting, writes to
+    no object: a forked child keeps sharing its parent's pages."""
+    gc.freeze()
