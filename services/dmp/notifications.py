@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.dmp.access.caller import Caller
@@ -178,19 +178,21 @@ class Notifier:
             return sum(1 for status, _, _ in results.values() if status == "sent")
 
     def _record(self, results: dict[str, tuple[str, str | None, str | None]]) -> None:
+        # One UPDATE per notice, not a read then an ORM flush: a reset (or a snapshot load)
+        # may delete the rows meanwhile, and a notice that is gone is simply not updated.
         now = dt.datetime.now(dt.UTC)
         with self.db.session(write=True) as session:
             for notice_id, (status, message_id, detail) in results.items():
-                notice = session.get(Notification, notice_id)
-                if notice is None:  # a reset happened meanwhile
-                    continue
-                notice.attempts += 1
-                notice.status = status
-                notice.detail = detail
+                values: dict[str, Any] = {
+                    "attempts": Notification.attempts + 1,
+                    "status": status,
+                    "detail": detail,
+                }
                 if status == "sent":
-                    notice.message_id, notice.sent_at = message_id, now
+                    values.update(message_id=message_id, sent_at=now)
                 else:
                     log.warning("DMP notice %s not sent: %s", notice_id, detail)
+                session.execute(update(Notification).where(Notification.id == notice_id).values(**values))
 
 
 def notice_json(notice: Notification) -> dict[str, Any]:

@@ -52,9 +52,18 @@ def _versions_dir(script_location: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / folder / "versions"
 
 
+#: CPython 3.11 (before 3.12) tracks ``ast.parse``'s recursion depth per interpreter, not
+#: per thread: services starting in threads of one process (the test sandbox) parsing at
+#: the same time fail with "AST constructor recursion depth mismatch" (CPython gh-106905).
+_PARSE_LOCK = threading.Lock()
+
+
 def _assignments(path: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for node in ast.parse(path.read_text()).body:
+    source = path.read_text()
+    with _PARSE_LOCK:
+        tree = ast.parse(source)
+    for node in tree.body:
         target: ast.expr
         if isinstance(node, ast.AnnAssign) and node.value is not None:
             target, value = node.target, node.value

@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
+from services.dmp.models import Notification
 from shared.personas import Personas
 from tests.dmp.conftest import forwarding
 from tests.support import Sandbox, bearer
@@ -44,10 +46,13 @@ class FakeMss:
     def __init__(self) -> None:
         self.sent: list[httpx.Request] = []
         self.fail = False
+        #: Called as a message arrives (what else happens meanwhile).
+        self.on_send: Callable[[], None] = lambda: None
 
     def __call__(self, request: httpx.Request) -> httpx.Response | None:
         if request.url.path != "/api/messages":
             return None
+        self.on_send()
         if self.fail:
             return httpx.Response(503, json={"error": "unavailable", "detail": "down"})
         self.sent.append(request)
@@ -111,6 +116,28 @@ def test_when_mssante_is_down_the_notice_waits_in_the_outbox(
     mss.fail = False
     assert dmp.post("/_sandbox/notifications/flush").json() == {"sent": 1}
     assert dmp.get("/_sandbox/notifications").json()[0]["status"] == "sent"
+
+
+def test_a_notice_reset_away_while_it_is_sent_is_simply_gone(
+    sb: Sandbox, dmp_with: Callable[..., TestClient]
+) -> None:
+    """A reset between reading the outbox and recording the outcome: nothing to update, no
+    error (the access was answered long ago; recording its notice must not fail)."""
+    mss = FakeMss()
+    mss.fail = True
+    dmp = dmp_with(peer_transport=forwarding(sb, mss))
+    assert _search(dmp, sb.psc_token("kit-doc0042788"), **GLASS).status_code == 200
+    assert dmp.get("/_sandbox/notifications").json()[0]["status"] == "failed"
+    database = dmp.app.state.runtime.database()
+
+    def reset() -> None:
+        with database.session() as session:
+            session.execute(delete(Notification))
+
+    mss.fail, mss.on_send = False, reset
+    assert dmp.post("/_sandbox/notifications/flush").json() == {"sent": 1}
+    assert len(mss.sent) == 1
+    assert dmp.get("/_sandbox/notifications").json() == []
 
 
 def _inbox(sb: Sandbox, address: str, token: str) -> list[dict[str, Any]]:
