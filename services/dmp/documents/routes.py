@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
 from services.dmp.access.caller import Caller
 from services.dmp.audit.service import Trace, run_traced
@@ -69,57 +70,36 @@ async def _search_params(request: Request) -> Params:
 
 
 @router.get("/DocumentReference", summary="ITI-67 Find Document References (TD3.1a, TD3.1b)")
+@router.post("/DocumentReference/_search", summary="ITI-67 Find Document References (POST form)")
 async def find_document_references(
     request: Request, caller: CallerDep, runtime: RuntimeDep, base: BaseUrlDep, settings: SettingsDep
 ) -> Response:
-    return await _find_documents(request, caller, runtime, base, settings)
-
-
-@router.post("/DocumentReference/_search", summary="ITI-67 Find Document References (POST form)")
-async def search_document_references(
-    request: Request, caller: CallerDep, runtime: RuntimeDep, base: BaseUrlDep, settings: SettingsDep
-) -> Response:
-    return await _find_documents(request, caller, runtime, base, settings)
-
-
-async def _find_documents(
-    request: Request, caller: Caller, runtime: Runtime, base: str, settings: DmpSettings
-) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
-    params = await _search_params(request)
-    trace = Trace("ITI-67", "E", query=str(params.raw))
-    reader = _reader(caller, runtime, base, settings, trace)
-    bundle = await run_in_threadpool(
-        _run, runtime, caller, trace, lambda session: service.find_documents(session, params, reader)
-    )
-    return _respond(request, caller, bundle)
+    return await _search(request, caller, runtime, base, settings, "ITI-67", service.find_documents)
 
 
 @router.get("/List", summary="ITI-66 Find Document Lists (SubmissionSets, Folders)")
+@router.post("/List/_search", summary="ITI-66 Find Document Lists (POST form)")
 async def find_lists(
     request: Request, caller: CallerDep, runtime: RuntimeDep, base: BaseUrlDep, settings: SettingsDep
 ) -> Response:
-    return await _find_lists(request, caller, runtime, base, settings)
+    return await _search(request, caller, runtime, base, settings, "ITI-66", service.find_lists)
 
 
-@router.post("/List/_search", summary="ITI-66 Find Document Lists (POST form)")
-async def search_lists(
-    request: Request, caller: CallerDep, runtime: RuntimeDep, base: BaseUrlDep, settings: SettingsDep
+async def _search(
+    request: Request,
+    caller: Caller,
+    runtime: Runtime,
+    base: str,
+    settings: DmpSettings,
+    transaction: str,
+    find: Callable[[Session, Params, service.Reader], dict[str, Any]],
 ) -> Response:
-    return await _find_lists(request, caller, runtime, base, settings)
-
-
-async def _find_lists(
-    request: Request, caller: Caller, runtime: Runtime, base: str, settings: DmpSettings
-) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
+    """ITI-67 and ITI-66 alike: GET or POST ``_search``, traced, read in the thread pool."""
     params = await _search_params(request)
-    trace = Trace("ITI-66", "E", query=str(params.raw))
+    trace = Trace(transaction, "E", query=str(params.raw))
     reader = _reader(caller, runtime, base, settings, trace)
     bundle = await run_in_threadpool(
-        _run, runtime, caller, trace, lambda session: service.find_lists(session, params, reader)
+        _run, runtime, caller, trace, lambda session: find(session, params, reader)
     )
     return _respond(request, caller, bundle)
 
