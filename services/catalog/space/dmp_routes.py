@@ -96,20 +96,27 @@ def _controls_view(personas: Personas, controls: Controls) -> dict[str, Any]:
     }
 
 
+def _dmp_unavailable(
+    request: Request, template: str, visitor: Visitor, exc: DmpRefusal | PeerUnavailableError, **empty: None
+) -> Response:
+    """The page, without its DMP data, saying why the DMP did not answer (with its status)."""
+    return render(
+        request,
+        template,
+        status=exc.status_code,
+        visitor=visitor,
+        message=f"Le DMP n'a pas pu répondre : {exc.detail}",
+        **empty,
+    )
+
+
 @router.get("/dmp", summary="Who may see my DMP (blocked, authorised, médecin traitant, break-the-glass)")
 def dmp_page(request: Request, runtime: RuntimeDep, tokens: TokensDep, fait: str | None = None) -> Response:
     visitor, token = space_token(request, runtime, tokens, "dmp.manage", "Gérer le DMP")
     try:
         controls = dmp_of(request).controls(token)
     except (DmpRefusal, PeerUnavailableError) as exc:
-        return render(
-            request,
-            "dmp.html",
-            status=exc.status_code,
-            visitor=visitor,
-            controls=None,
-            message=f"Le DMP n'a pas pu répondre : {exc.detail}",
-        )
+        return _dmp_unavailable(request, "dmp.html", visitor, exc, controls=None)
     return render(
         request,
         "dmp.html",
@@ -232,14 +239,7 @@ def documents_page(
     try:
         documents = dmp_of(request).documents(token, visitor.patient.ins_system, visitor.patient.ins)
     except (DmpRefusal, PeerUnavailableError) as exc:
-        return render(
-            request,
-            "documents.html",
-            status=exc.status_code,
-            visitor=visitor,
-            documents=None,
-            message=f"Le DMP n'a pas pu répondre : {exc.detail}",
-        )
+        return _dmp_unavailable(request, "documents.html", visitor, exc, documents=None)
     return render(
         request,
         "documents.html",
@@ -292,12 +292,5 @@ def traces_page(request: Request, runtime: RuntimeDep, tokens: TokensDep) -> Res
     try:
         traces = dmp_of(request).traces(token, visitor.patient.ins_system, visitor.patient.ins)
     except (DmpRefusal, PeerUnavailableError) as exc:
-        return render(
-            request,
-            "traces.html",
-            status=exc.status_code,
-            visitor=visitor,
-            traces=None,
-            message=f"Le DMP n'a pas pu répondre : {exc.detail}",
-        )
+        return _dmp_unavailable(request, "traces.html", visitor, exc, traces=None)
     return render(request, "traces.html", visitor=visitor, traces=traces)
