@@ -8,14 +8,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any, cast
 
-from jose import JWTError, jwt
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.psc_auth.models import IssuedToken, PscSession, RefreshToken
-from shared.oauth.keys import ASYMMETRIC_ALGORITHMS, key_object, public_jwk
 from shared.oauth.refresh import token_hash
 from shared.oauth.revocation import check_owner
+from shared.oauth.server import decode_own
 
 if TYPE_CHECKING:
     from services.psc_auth.clock import Clock
@@ -32,15 +31,6 @@ INSERT_REFRESH = insert(REFRESH)
 SELECT_REVOKED = select(ISSUED.c.revoked_at).where(ISSUED.c.jti == bindparam("jti"))
 SELECT_SESSION = select(SESSIONS).where(SESSIONS.c.id == bindparam("sid"))
 
-_DECODE_OPTIONS = {
-    # exp is checked against this service's clock below; aud is each resource server's.
-    "verify_aud": False,
-    "verify_exp": False,
-    "verify_iat": False,
-    "verify_nbf": False,
-    "verify_at_hash": False,
-}
-
 
 class TokenReading:
     """Mixed into :class:`services.psc_auth.service.TokenService`."""
@@ -56,30 +46,9 @@ class TokenReading:
     def decode(self, token: str, *, allow_expired: bool = False) -> dict[str, Any] | None:
         """The claims of a JWT we signed with a key that still verifies; ``None`` for anything
         else (forged, another key, ``alg=none``, HS256 keyed with our public key, expired)."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except JWTError:
-            return None
-        alg, kid = header.get("alg"), header.get("kid")
-        if alg not in ASYMMETRIC_ALGORITHMS or not isinstance(kid, str):
-            return None
-        key = next((k for k in self.keys.verifying() if k["kid"] == kid and k["alg"] == alg), None)
-        if key is None:
-            return None
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key_object(public_jwk(key)),
-                algorithms=[alg],
-                issuer=self.issuer,
-                options=_DECODE_OPTIONS,
-            )
-        except JWTError:
-            return None
-        exp = claims.get("exp")
-        if not isinstance(exp, int | float) or (not allow_expired and exp <= self.clock.time()):
-            return None
-        return claims
+        return decode_own(
+            token, self.keys.verifying(), self.issuer, now=self.clock.time(), allow_expired=allow_expired
+        )
 
     def active_access_token(self, session: Session, token: str) -> dict[str, Any] | None:
         """The claims of an access token that is active now, else ``None``."""

@@ -159,6 +159,15 @@ def test_own_tokens_decode_for_introspection(rsa: dict[str, Any]) -> None:
     assert decode_own(token, [rsa], ISSUER)["sub"] == "f:x:899700112545"  # type: ignore[index]
     assert decode_own(token, [generate_jwk("RS256")], ISSUER) is None
     assert decode_own(sign(_claims(exp=1), rsa), [rsa], ISSUER) is None
+    assert decode_own(token, [rsa], "http://another.issuer") is None
+    # Time is the caller's clock: a sandbox moved past exp sees it expired.
+    exp = jwt.get_unverified_claims(token)["exp"]
+    assert decode_own(token, [rsa], ISSUER, now=exp) is None
+    assert decode_own(token, [rsa], ISSUER, now=exp, allow_expired=True) is not None
+    start = int(time.time())
+    later = sign(_claims(nbf=start + 600, exp=start + 1200), rsa)
+    assert decode_own(later, [rsa], ISSUER) is None
+    assert decode_own(later, [rsa], ISSUER, now=start + 601) is not None
     assert introspection_response(None) == {"active": False}
     assert introspection_response({"sub": "x"})["active"] is True
 
