@@ -51,6 +51,7 @@ from pysasl.mechanism.login import LoginMechanism
 from pysasl.mechanism.oauth import OAuth2Mechanism
 from pysasl.mechanism.plain import PlainMechanism
 from sqlalchemy import select
+from sqlalchemy.orm import Session as OrmSession
 
 from services.mss import service
 from services.mss.mail import mime
@@ -218,14 +219,18 @@ class Folder:
 
         return await asyncio.to_thread(write)
 
+    def _message(self, session: OrmSession, uid: int) -> Message | None:
+        """The message with ``uid`` in this folder, if any."""
+        return session.scalars(
+            select(Message).where(
+                Message.mailbox == self.address, Message.folder == self.name, Message.uid == uid
+            )
+        ).first()
+
     async def _transfer(self, uid: int, destination: Folder, *, remove: bool) -> int | None:
         def write() -> int | None:
             with self.runtime.database().session(write=True) as session:
-                row = session.scalars(
-                    select(Message).where(
-                        Message.mailbox == self.address, Message.folder == self.name, Message.uid == uid
-                    )
-                ).first()
+                row = self._message(session, uid)
                 if row is None:
                     return None
                 box = session.scalars(
@@ -249,11 +254,7 @@ class Folder:
     async def get(self, uid: int, cached_msg: CachedMessage) -> DbMessage:
         def read() -> DbMessage | None:
             with self.runtime.database().session(write=False) as session:
-                row = session.scalars(
-                    select(Message).where(
-                        Message.mailbox == self.address, Message.folder == self.name, Message.uid == uid
-                    )
-                ).first()
+                row = self._message(session, uid)
                 return None if row is None else DbMessage(self, row.uid, row.received_at, _flags_of(row))
 
         found = await asyncio.to_thread(read)
@@ -266,11 +267,7 @@ class Folder:
     ) -> DbMessage:
         def write() -> DbMessage | None:
             with self.runtime.database().session(write=True) as session:
-                row = session.scalars(
-                    select(Message).where(
-                        Message.mailbox == self.address, Message.folder == self.name, Message.uid == uid
-                    )
-                ).first()
+                row = self._message(session, uid)
                 if row is None:
                     return None
                 flags = mode.apply(_flags_of(row), flag_set)
