@@ -43,7 +43,18 @@ from typing import Any
 
 import httpx
 
-from bench.common import PYTHON, ROOT, free_port, machine, median, stop, table, wait_healthy
+from bench.common import (
+    PYTHON,
+    ROOT,
+    cpu_seconds,
+    free_port,
+    machine,
+    median,
+    pinned,
+    stop,
+    table,
+    wait_healthy,
+)
 
 ADMIN = "bench-admin-token"
 BARE = """
@@ -61,16 +72,6 @@ async def observations():
 
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
-
-
-def pinned(cpu: int, command: list[str]) -> list[str]:
-    return ["taskset", "-c", str(cpu), *command]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (its threads included), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, connections: int, seconds: int, pid: int, token: str | None = None) -> dict[str, float]:

@@ -34,6 +34,25 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", a
 """
 
 
+def pinned(cpu: int, command: list[str]) -> list[str]:
+    """``command`` run on one CPU only (all its threads): servers on one, the load on the other."""
+    return ["taskset", "-c", str(cpu), *command]
+
+
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU time of processes, their threads included (``/proc/<pid>/stat``,
+    fields 14 and 15); a process that is gone counts for nothing. On a shared machine the
+    CPU a request costs is steadier than the rate it got."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     import socket
 

@@ -51,7 +51,19 @@ from typing import Any
 
 import httpx
 
-from bench.common import PYTHON, ROOT, descendants, free_port, machine, median, stop, table, wait_healthy
+from bench.common import (
+    PYTHON,
+    ROOT,
+    cpu_seconds,
+    descendants,
+    free_port,
+    machine,
+    median,
+    pinned,
+    stop,
+    table,
+    wait_healthy,
+)
 
 ADMIN = "bench-admin-token"
 HEADER = [
@@ -104,10 +116,6 @@ request = function()
   return wrk.format(nil, nil, nil, prefix .. run .. "." .. counter .. suffix)
 end
 """
-
-
-def pinned(cpu: int, command: list[str]) -> list[str]:
-    return ["taskset", "-c", str(cpu), *command]
 
 
 def pdf(size: int) -> bytes:
@@ -299,12 +307,6 @@ def _document_template() -> str:
     dossier = Dossier(ins_oid="1.2.250.1.213.1.4.10", ins="279035121518989")
     patient, author = personas.patient(spec.patient), personas.professional(spec.author)
     return json.dumps(_resource(spec, patient, author, personas, b"%PDF", dossier, 1))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (``/proc/<pid>/stat``, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def listener(port: int, root: int) -> int:

@@ -45,7 +45,19 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import PYTHON, ROOT, descendants, free_port, machine, median, stop, table, wait_healthy
+from bench.common import (
+    PYTHON,
+    ROOT,
+    cpu_seconds,
+    descendants,
+    free_port,
+    machine,
+    median,
+    pinned,
+    stop,
+    table,
+    wait_healthy,
+)
 
 PEERS = ROOT / "bench" / ".peers"
 POSTFIX = PEERS / "postfix"
@@ -131,10 +143,6 @@ def setup() -> None:
     DNS_PRELOAD.write_text(PRELOAD)
 
 
-def pinned(cpu: int, command: list[str]) -> list[str]:
-    return ["taskset", "-c", str(cpu), *command]
-
-
 def wait_smtp(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -147,18 +155,6 @@ def wait_smtp(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0
         except OSError:
             time.sleep(0.02)
     raise RuntimeError(f"no SMTP greeting on {port} after {timeout} s")
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of processes (their threads included), from /proc."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def listening_pid(port: int) -> int | None:
@@ -205,11 +201,11 @@ def smtp_source(port: int, messages: int, sessions: int, kept: bool, pid: int) -
     if kept:
         command.append("-d")
     command.append(f"127.0.0.1:{port}")
-    cpu = cpu_seconds([pid])
+    cpu = cpu_seconds(pid)
     started = time.perf_counter()
     result = subprocess.run(pinned(0, command), env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
-    spent = cpu_seconds([pid]) - cpu
+    spent = cpu_seconds(pid) - cpu
     if result.returncode != 0:
         raise RuntimeError(f"smtp-source failed on {port}: {result.stderr.decode()[-500:]}")
     return messages / elapsed, spent * 1e6 / messages
@@ -331,14 +327,14 @@ def wrk_post(url: str, token: str | None, seconds: int, pids: list[list[int]]) -
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lines) + "\n")
-    before = [cpu_seconds(group) for group in pids]
+    before = [cpu_seconds(*group) for group in pids]
     result = subprocess.run(
         pinned(0, ["wrk", "-t1", "-c8", f"-d{seconds}s", "-s", script.name, url]),
         capture_output=True,
         text=True,
         check=True,
     )
-    spent = [cpu_seconds(group) - start for group, start in zip(pids, before, strict=True)]
+    spent = [cpu_seconds(*group) - start for group, start in zip(pids, before, strict=True)]
     os.unlink(script.name)
     if "Non-2xx" in result.stdout:
         raise RuntimeError(f"non-2xx answers from {url}:\n{result.stdout}")

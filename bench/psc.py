@@ -51,7 +51,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import PYTHON, ROOT, free_port, machine, median, stop, table, wait_healthy
+from bench.common import (
+    PYTHON,
+    ROOT,
+    cpu_seconds,
+    free_port,
+    machine,
+    median,
+    pinned,
+    stop,
+    table,
+    wait_healthy,
+)
 
 PEERS = ROOT / "bench" / ".peers"
 OIDC_PROVIDER = PEERS / "oidc-provider"
@@ -173,10 +184,6 @@ NODE_SERVER = textwrap.dedent(
     provider.listen(Number(port), '127.0.0.1');
     """
 )
-
-
-def pinned(cpu: int, command: list[str]) -> list[str]:
-    return ["taskset", "-c", str(cpu), *command]
 
 
 # -- servers ----------------------------------------------------------------------------
@@ -367,12 +374,6 @@ def parse_wrk(output: str) -> dict[str, float]:
         "non2xx": int(bad.group(1)) if bad else 0,
         "socket_errors": 1 if errors else 0,
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (``/proc/<pid>/stat``, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk(url: str, script: str, seconds: int, connections: int, pid: int | None = None) -> dict[str, float]:
