@@ -13,6 +13,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.mss.clients import DmpClient, resource_server
+from services.mss.mail import delivery
 from services.mss.models import Base
 from services.mss.ordonnance.routes import router as ordonnance_router
 from services.mss.routes import directory_router, router
@@ -47,7 +48,8 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         stack.push_async_callback(auth.aclose)
         app.state.dmp = DmpClient(runtime.peer_client("dmp"))
         stack.callback(app.state.dmp.close)
-        writer = app.state.writer = DeliveryWriter(runtime.database)
+        # The copies of the plain messages of a batch are written together, before its commit.
+        writer = app.state.writer = DeliveryWriter(runtime.database, before_commit=delivery.write_deferred)
         stack.callback(writer.close)  # after the listeners (the stack unwinds in reverse)
         listener_tls = ListenerTls(lambda: _tls_context(runtime))
         runtime.reset_hooks.append(listener_tls.reload)

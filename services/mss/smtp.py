@@ -211,21 +211,18 @@ class MssHandler:
             return fault
         raw = envelope.original_content or b""
         caller = self._caller(session) or service.MailboxLogin((envelope.mail_from or "").lower())
+        envelope_from, rcpts = envelope.mail_from, list(envelope.rcpt_tos)
 
         def work(db: Session) -> delivery.Delivered:
-            parsed = delivery.parse(raw, self.settings.max_message_bytes)
             return delivery.deliver(
-                db,
-                caller,
-                parsed,
-                raw=raw,
-                envelope_from=envelope.mail_from,
-                envelope_rcpts=list(envelope.rcpt_tos),
+                db, caller, parsed, raw=raw, envelope_from=envelope_from, envelope_rcpts=rcpts, defer=True
             )
 
         notes, token = start_notes()
         try:
-            done = await self.writer.run(work)
+            # Parsed here, not in the writer: a malformed message never waits for a batch.
+            parsed = delivery.parse(raw, self.settings.max_message_bytes)
+            done = await self.writer.run(work, isolated=not delivery.simple(parsed))
         except SandboxError as exc:
             reply = smtp_reply(exc)
             record.data(len(raw), reply)

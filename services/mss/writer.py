@@ -10,6 +10,13 @@ a queue, and the next batch runs in one transaction, each delivery in its own
 nothing, the others are committed together, and no caller hears of its delivery before
 that commit. If the commit itself fails, every delivery of the batch fails with it and
 none is stored.
+
+A delivery that is not ``isolated`` runs without a savepoint (a ``SAVEPOINT`` and its
+``RELEASE`` cost more than a plain message's checks): it promises to raise, if it
+refuses, before writing anything, and may leave its writes for the writer's
+``before_commit`` callback, which the writer calls once for the batch (and before each
+isolated delivery, so that the writes keep the order of arrival and stay out of its
+savepoint). A failing ``before_commit`` fails the whole batch, as a failing commit does.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ class _Job(Generic[T]):
     context: contextvars.Context
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[T]
+    isolated: bool = True
     result: Any = None
     error: BaseException | None = None
 
@@ -48,21 +56,29 @@ class _Job(Generic[T]):
 class DeliveryWriter:
     """Runs ``work(session)`` callables on the writer thread (see the module docstring)."""
 
-    def __init__(self, database: Callable[[], Database], *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        database: Callable[[], Database],
+        *,
+        max_batch: int = MAX_BATCH,
+        before_commit: Callable[[Session], None] | None = None,
+    ) -> None:
         self._database = database
         self._max_batch = max_batch
+        self._before_commit = before_commit or _nothing
         self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="mss-writer", daemon=True)
         self._thread.start()
 
-    async def run(self, work: Callable[[Session], T]) -> T:
+    async def run(self, work: Callable[[Session], T], *, isolated: bool = True) -> T:
         """``work(session)``'s result once its transaction is committed, or its exception.
 
         ``work`` runs in a copy of the caller's context (exchange notes reach the caller's
-        exchange). It must only flush: the writer commits."""
+        exchange). It must only flush: the writer commits. ``isolated=False``: see the
+        module docstring."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(work, contextvars.copy_context(), loop, future))
+        self._jobs.put(_Job(work, contextvars.copy_context(), loop, future, isolated))
         return await future
 
     def close(self) -> None:
@@ -101,19 +117,35 @@ class DeliveryWriter:
                 if len(batch) == 1:
                     # Alone: the transaction is the delivery's (no savepoint needed).
                     batch[0].result = batch[0].context.run(batch[0].work, session)
-                    return
-                for job in batch:
-                    try:
-                        with session.begin_nested():
-                            job.result = job.context.run(job.work, session)
-                    except Exception as exc:  # handed to the job's caller
-                        job.error = exc
+                else:
+                    for job in batch:
+                        self._run(session, job)
+                self._before_commit(session)
         except Exception as exc:  # the lone job failed, or the commit did
             for job in batch:
                 if job.error is None:
                     job.error = exc
             if len(batch) > 1:
                 log.warning("a batch of %d deliveries failed to commit: %s", len(batch), exc)
+
+    def _run(self, session: Session, job: _Job[Any]) -> None:
+        """One delivery of a batch; what it raises is its caller's answer, not the batch's."""
+        if not job.isolated:
+            try:
+                job.result = job.context.run(job.work, session)
+            except Exception as exc:
+                job.error = exc
+            return
+        self._before_commit(session)  # outside the savepoint; a failure fails the batch
+        try:
+            with session.begin_nested():
+                job.result = job.context.run(job.work, session)
+        except Exception as exc:
+            job.error = exc
+
+
+def _nothing(session: Session) -> None:
+    return None
 
 
 def _resolve(batch: list[_Job[Any]]) -> None:

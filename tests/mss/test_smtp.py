@@ -231,3 +231,46 @@ def test_a_long_session_keeps_a_bounded_transcript(sb: Sandbox) -> None:
     assert body.endswith(f"... and {3 * count - TRANSCRIPT_LINES} more commands")
     assert smtp[-1]["status"] == 250
     assert len(inbox(sb, sb.psc_token("karim-benali"), KARIM, limit=200)) == count
+
+
+def test_concurrent_sessions_are_all_stored_with_increasing_uids(sb: Sandbox) -> None:
+    """Messages of several kept-open sessions share the writer's batches (group commit):
+    each is answered 250 once stored, none is lost, and every mailbox's UIDs stay unique
+    and below its next UID."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = sb.psc_token("jeanne-martin")
+    sessions, each = 6, 5
+
+    def session(n: int) -> list[int]:
+        with smtp_client(sb) as client:
+            client.auth("XOAUTH2", xoauth2(JEANNE, token))
+            codes = []
+            for m in range(each):
+                client.mail(JEANNE)
+                client.rcpt(KARIM)
+                codes.append(client.data(letter(JEANNE, KARIM, f"Lot {n}.{m}").as_bytes())[0])
+            return codes
+
+    with ThreadPoolExecutor(sessions) as pool:
+        codes = [code for codes in pool.map(session, range(sessions)) for code in codes]
+    assert codes == [250] * sessions * each
+    tables = sb.admin("mss", "GET", "snapshot").json()["tables"]
+    subjects = {
+        (row["mailbox"], row["folder"]): set()
+        for row in tables["messages"]
+        if row["subject"].startswith("Lot ")
+    }
+    for row in tables["messages"]:
+        if row["subject"].startswith("Lot "):
+            subjects[(row["mailbox"], row["folder"])].add(row["subject"])
+    expected = {f"Lot {n}.{m}" for n in range(sessions) for m in range(each)}
+    assert subjects == {(JEANNE, "Sent"): expected, (KARIM, "INBOX"): expected}
+    next_uid = {box["address"]: box["next_uid"] for box in tables["mailboxes"]}
+    for address in (JEANNE, KARIM):
+        uids = [row["uid"] for row in tables["messages"] if row["mailbox"] == address]
+        assert len(uids) == len(set(uids)) and max(uids) < next_uid[address]
+    uid_of = {row["subject"]: row["uid"] for row in tables["messages"] if row["mailbox"] == KARIM}
+    for n in range(sessions):  # one session's messages: stored in the order they were sent
+        uids = [uid_of[f"Lot {n}.{m}"] for m in range(each)]
+        assert uids == sorted(uids)

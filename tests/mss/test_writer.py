@@ -171,3 +171,90 @@ def test_the_writer_outlives_a_delivery_that_escapes_exception_handling(database
     finally:
         writer.close()
     assert names(database) == ["next"]
+
+
+# -- deliveries that are not isolated: no savepoint, their writes left for before_commit --
+
+PENDING = "pending names"
+
+
+def deferred(name: str, *, refuse: bool = False) -> Callable[[Session], str]:
+    """A plain delivery: refuses before writing anything, else leaves its row for later."""
+
+    def work(session: Session) -> str:
+        if refuse:
+            raise Refused(name)
+        session.info.setdefault(PENDING, []).append(name)
+        return name
+
+    return work
+
+
+def write_pending(session: Session) -> None:
+    for name in session.info.pop(PENDING, []):
+        session.execute(text("INSERT INTO rows (name) VALUES (:name)"), {"name": name})
+
+
+def in_order(database: Database) -> list[str]:
+    with database.session(write=False) as session:
+        return list(session.scalars(text("SELECT name FROM rows ORDER BY rowid")))
+
+
+def batch_of(writer: DeliveryWriter, works: list[tuple[Callable[[Session], str], bool]]) -> list[object]:
+    gate = Gate()
+
+    async def scenario() -> list[object]:
+        first = asyncio.ensure_future(writer.run(insert("first", gate=gate)))
+        await gate.until_entered()
+        batch = [asyncio.ensure_future(writer.run(work, isolated=isolated)) for work, isolated in works]
+        await asyncio.sleep(0.05)  # all queued behind the first: one batch
+        gate.opened.set()
+        return await asyncio.gather(first, *batch, return_exceptions=True)
+
+    try:
+        return asyncio.run(scenario())
+    finally:
+        writer.close()
+
+
+def test_plain_deliveries_are_written_once_for_the_batch_in_their_order(database: Database) -> None:
+    calls: list[int] = []
+
+    def before_commit(session: Session) -> None:
+        calls.append(len(session.info.get(PENDING, [])))
+        write_pending(session)
+
+    writer = DeliveryWriter(lambda: database, before_commit=before_commit)
+    results = batch_of(
+        writer,
+        [
+            (deferred("a"), False),
+            (deferred("b", refuse=True), False),
+            (deferred("c"), False),
+            (insert("d"), True),  # isolated: the pending rows are written before its savepoint
+            (deferred("e"), False),
+            (insert("f", fail=True), True),
+        ],
+    )
+    assert results[:2] == ["first", "a"] and results[3:5] == ["c", "d"] and results[5] == "e"
+    assert isinstance(results[2], Refused) and isinstance(results[6], Refused)
+    assert in_order(database) == ["first", "a", "c", "d", "e"]
+    # Before d's savepoint (a, c), before f's (e), before the commit (none left); and the
+    # first delivery's own transaction before that.
+    assert calls == [0, 2, 1, 0]
+
+
+def test_a_failing_before_commit_fails_every_delivery_of_the_batch(database: Database) -> None:
+    class Full(Exception):
+        pass
+
+    def before_commit(session: Session) -> None:
+        if session.info.get(PENDING):
+            write_pending(session)
+            raise Full("the disk is full")
+
+    writer = DeliveryWriter(lambda: database, before_commit=before_commit)
+    results = batch_of(writer, [(insert("isolated"), True), (deferred("a"), False), (deferred("b"), False)])
+    assert results[0] == "first"
+    assert all(isinstance(result, Full) for result in results[1:])
+    assert in_order(database) == ["first"]

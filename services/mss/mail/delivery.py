@@ -15,7 +15,7 @@ import collections
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.mss import service
@@ -149,8 +149,14 @@ def deliver(
     raw: bytes,
     envelope_from: str | None = None,
     envelope_rcpts: list[str] | None = None,
+    defer: bool = False,
 ) -> Delivered:
-    """Check and store ``parsed`` (whose bytes are ``raw``) for its recipients."""
+    """Check and store ``parsed`` (whose bytes are ``raw``) for its recipients.
+
+    ``defer``: a :func:`simple` message's copies wait in the transaction for
+    :func:`write_deferred` (the delivery writer calls it once for its whole batch, before
+    committing); every check has run when ``deliver`` returns, so nothing can refuse them
+    any more, only a failing commit."""
     addresses = envelope_rcpts if envelope_rcpts is not None else [*parsed.to, *parsed.cc]
     _load_mailboxes(session, [envelope_from or parsed.sender, *addresses])
     sender = check_sender(session, caller, envelope_from or parsed.sender)
@@ -163,7 +169,7 @@ def deliver(
         box = check_recipient(session, address)
         rcpts[box.address] = box
     check_citizen_rule(session, sender, parsed, list(rcpts.values()))
-    return store(session, sender, parsed, raw, list(rcpts.values()))
+    return store(session, sender, parsed, raw, list(rcpts.values()), defer=defer)
 
 
 _MAILBOXES = select(Mailbox).where(Mailbox.address.in_(bindparam("addresses", expanding=True)))
@@ -198,9 +204,31 @@ def _load_mailboxes(session: Session, addresses: list[str]) -> None:
         known.update({address: found.get(address) for address in wanted})
 
 
+def simple(parsed: mime.ParsedMessage) -> bool:
+    """True when storing ``parsed`` reads no message and writes nothing but its copies: not
+    a reply (no thread to look up, no original to mark answered, no citizen rule to read),
+    no XDM package to integrate, no acknowledgement asked. Such a delivery cannot fail once
+    its checks have passed, so it needs no savepoint of its own in a batch."""
+    return (
+        not parsed.in_reply_to
+        and not parsed.references
+        and parsed.header("Disposition-Notification-To") is None
+        and not integration.xdm_attachments(parsed)
+    )
+
+
 def store(
-    session: Session, sender: Mailbox, parsed: mime.ParsedMessage, raw: bytes, rcpts: list[Mailbox]
+    session: Session,
+    sender: Mailbox,
+    parsed: mime.ParsedMessage,
+    raw: bytes,
+    rcpts: list[Mailbox],
+    *,
+    defer: bool = False,
 ) -> Delivered:
+    defer = defer and simple(parsed)
+    if not defer:
+        write_deferred(session)  # the batch's earlier copies first: UIDs follow the order of arrival
     if parsed.generated_id:
         raw = f"Message-ID: {parsed.message_id}\r\n".encode() + raw
         parsed.generated_id = False
@@ -220,7 +248,6 @@ def store(
 
     received = utcnow()
     copies = [(sender, "Sent", True), *((box, "INBOX", False) for box in rcpts)]
-    uids = _take_uids(session, [box.address for box, _, _ in copies])
     rows: list[dict[str, object]] = []
     for box, folder, seen in copies:
         row_id = str(uuid.uuid4())
@@ -229,7 +256,7 @@ def store(
                 "id": row_id,
                 "mailbox": box.address,
                 "folder": folder,
-                "uid": uids[box.address].pop(0),
+                "uid": None,  # taken when written
                 "message_id": parsed.message_id,
                 "thread": thread,
                 "in_reply_to": parsed.in_reply_to,
@@ -254,9 +281,10 @@ def store(
             result.id = row_id
         else:
             result.copies[box.address] = row_id
-    # One Core INSERT for every copy, on the session's connection (its transaction): the
-    # ORM's unit of work, even its bulk path, costs more than the rows.
-    session.connection().execute(insert(Message), rows)
+    if defer:
+        session.info.setdefault(_DEFERRED, []).extend(rows)
+        return result
+    _write_copies(session, rows)
     if parsed.in_reply_to:
         for original in session.scalars(
             select(Message).where(
@@ -280,27 +308,50 @@ def _thread_of(session: Session, parsed: mime.ParsedMessage) -> str:
     return parsed.message_id
 
 
-_TAKE_UID = (
+_DEFERRED = "mss_deferred_copies"
+
+_TAKE_UIDS = (
     update(Mailbox)
     .where(Mailbox.address.in_(bindparam("addresses", expanding=True)))
-    .values(next_uid=Mailbox.next_uid + 1)
+    .values(next_uid=Mailbox.next_uid + bindparam("count", type_=Integer))
     .returning(Mailbox.address, Mailbox.next_uid)
 )
 
 
-def _take_uids(session: Session, addresses: list[str]) -> dict[str, list[int]]:
-    """The next IMAP UIDs of each mailbox (as many as it appears in ``addresses``), taken
-    with atomic ``UPDATE ... RETURNING`` statements (SQLite ≥ 3.35 and PostgreSQL; the
-    row locks keep two concurrent deliveries from sharing a UID): one statement for the
-    mailboxes named once, another for those named twice (a sender writing to itself)..."""
-    pending = collections.Counter(addresses)
-    taken: dict[str, list[int]] = {address: [] for address in pending}
-    while pending:
-        result = session.connection().execute(_TAKE_UID, {"addresses": sorted(pending)})
+def write_deferred(session: Session) -> None:
+    """Store the copies that :func:`deliver` deferred in this transaction, in their order."""
+    rows = session.info.pop(_DEFERRED, None)
+    if rows:
+        _write_copies(session, rows)
+
+
+def _write_copies(session: Session, rows: list[dict[str, object]]) -> None:
+    """Give each copy the next UID of its mailbox, then INSERT them all with one Core
+    statement (the ORM's unit of work, even its bulk path, costs more than the rows)."""
+    counts = collections.Counter(str(row["mailbox"]) for row in rows)
+    next_uid = _take_uids(session, counts)
+    for row in rows:
+        address = str(row["mailbox"])
+        row["uid"] = next_uid[address]
+        next_uid[address] += 1
+    session.connection().execute(insert(Message), rows)
+
+
+def _take_uids(session: Session, counts: dict[str, int]) -> dict[str, int]:
+    """The first of ``counts[address]`` consecutive IMAP UIDs taken in each mailbox, with
+    atomic ``UPDATE ... RETURNING`` statements (SQLite ≥ 3.35 and PostgreSQL; the row
+    locks keep two concurrent deliveries from sharing a UID): one statement for the
+    mailboxes that take as many UIDs (usually all of them: a batch of messages from one
+    sender to one recipient)."""
+    by_count: dict[int, list[str]] = {}
+    for address, count in counts.items():
+        by_count.setdefault(count, []).append(address)
+    first: dict[str, int] = {}
+    for count, addresses in by_count.items():
+        result = session.connection().execute(_TAKE_UIDS, {"addresses": sorted(addresses), "count": count})
         for address, after in result:
-            taken[address].append(after - 1)
-        pending = collections.Counter({a: n - 1 for a, n in pending.items() if n > 1})
-    return taken
+            first[address] = after - count
+    return first
 
 
 def _acknowledge(session: Session, parsed: mime.ParsedMessage, rcpts: list[Mailbox]) -> list[str]:
