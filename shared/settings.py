@@ -79,6 +79,10 @@ class ServiceSettings(BaseSettings):
     exchange_capacity: int = Field(5_000, ge=10)
     #: Timeout of every call a service makes to a peer, in seconds.
     peer_timeout: float = Field(10.0, gt=0)
+    #: How long a resource server keeps Pro Santé Connect's "active" introspection answers
+    #: (at most until the token expires; PSC's revocation events drop them at once). 0:
+    #: introspect every request.
+    introspection_cache_seconds: float = Field(60.0, ge=0)
 
     @property
     def public_url(self) -> str:

@@ -17,6 +17,7 @@ from services.psc_auth import sandbox_routes
 from services.psc_auth.clock import Clock
 from services.psc_auth.dependencies import Psc
 from services.psc_auth.errors import PageError
+from services.psc_auth.events import EventsMiddleware, Transmitter, mark, watch
 from services.psc_auth.keys import KeyRing
 from services.psc_auth.login import routes as login_routes
 from services.psc_auth.mfa import routes as ecps_routes
@@ -77,14 +78,26 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         writer=ThreadPoolExecutor(1, thread_name_prefix="psc-writer") if db.is_sqlite else None,
     )
     app.state.tokens = tokens
-    # Caches are reloaded at once (start, reset, snapshot load), so that the event loop
-    # never waits on the database for them.
-    runtime.reset_hooks.extend([clock.reset, keys.warm, registry.warm])
     await run_in_threadpool(keys.warm)
     await run_in_threadpool(registry.warm)
+    app.state.events = Transmitter(
+        tokens.issuer,
+        keys,
+        {
+            name: (personas.service_client(name).client_id, runtime.async_peer_client(name))
+            for name in settings.event_receivers
+        },
+        settings.admin_token,
+    )
+    watch(db.engine)
+    clock.on_change.append(lambda: mark("clock"))
+    # Caches are reloaded at once (start, reset, snapshot load), so that the event loop
+    # never waits on the database for them.
+    runtime.reset_hooks.extend([clock.reset, keys.warm, registry.warm, lambda: mark("reset")])
     try:
         yield
     finally:
+        await app.state.events.aclose()
         if app.state.psc.writer is not None:
             app.state.psc.writer.shutdown(wait=True)
 
@@ -121,4 +134,5 @@ def create_app(
     )
     app = build_app(spec, settings, lifespan=_lifespan, peer_transport=peer_transport)
     app.add_exception_handler(PageError, _page_error)
+    app.add_middleware(EventsMiddleware)
     return app

@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 
 
 class Clock:
     def __init__(self) -> None:
         self._offset = 0.0
         self._lock = threading.Lock()
+        #: Called after every move: tokens may have expired (services/psc_auth/events.py).
+        self.on_change: list[Callable[[], None]] = []
 
     @property
     def offset(self) -> float:
@@ -32,7 +35,13 @@ class Clock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
+        self._changed()
 
     def reset(self) -> None:
         with self._lock:
             self._offset = 0.0
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in self.on_change:
+            listener()

@@ -68,6 +68,10 @@ class KeyRing:
             self._signer = cached
         return cached
 
+    def current(self) -> dict[str, Any] | None:
+        """The signer if one is loaded, without ever creating one (a snapshot may have none)."""
+        return self._signer
+
     def warm(self) -> None:
         """Load the keys now. The signing algorithm is the configured one while a key of it
         is active (the seed has one of each), else the newest active key's (after a rotation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.settings import DEFAULT_PORTS, ServiceSettings
 
@@ -31,9 +31,20 @@ class PscSettings(ServiceSettings):
     ciba_interval: int = Field(2, ge=0, validation_alias="MES_PSC_CIBA_INTERVAL")
     #: Resource servers that accept PSC access tokens: their ids go into ``aud``.
     audiences: list[str] = Field(["dmp", "mss"], validation_alias="MES_PSC_AUDIENCES")
+    #: Services told at once when tokens may have stopped being active (revocation events,
+    #: README): they may then keep PSC's introspection answers.
+    event_receivers: list[str] = Field(["dmp", "mss"], validation_alias="MES_PSC_EVENT_RECEIVERS")
     #: The public base of the authorization endpoint, standing for the real ``wallet.*``
     #: host; default ``{MES_PSC_URL}/wallet``.
     psc_wallet_url: str | None = Field(None, validation_alias="MES_PSC_WALLET_URL")
+
+    @field_validator("event_receivers")
+    @classmethod
+    def _known_services(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in DEFAULT_PORTS or n == "psc_auth"]
+        if unknown:
+            raise ValueError(f"not a service that accepts PSC tokens: {', '.join(unknown)}")
+        return names
 
     @property
     def wallet_url(self) -> str:

@@ -16,7 +16,8 @@ from starlette.requests import Request
 from shared.oauth.bearer import bearer_token
 from shared.oauth.issuers import catalog_verifier, psc_verifier
 from shared.oauth.principals import Principal, principal_from_claims
-from shared.oauth.verify import IssuerRouter, TokenVerifier
+from shared.oauth.security_events import SetError
+from shared.oauth.verify import IssuerRouter, TokenVerifier, unverified_issuer
 from shared.personas import ServiceClient
 from shared.settings import ServiceSettings
 
@@ -32,12 +33,19 @@ class ResourceServer:
         async_client: Callable[[str], httpx.AsyncClient],
         introspect: bool = True,
     ) -> None:
-        psc = psc_verifier(settings, audience, credentials)
+        # Pro Santé Connect pushes its revocations here (services/psc_auth/events.py), so its
+        # answers may be kept; Mon espace santé does not push: its tokens are introspected
+        # on every request (consents, delegations and ages change what they may do).
+        psc = replace(
+            psc_verifier(settings, audience, credentials),
+            cache_seconds=settings.introspection_cache_seconds,
+        )
         mes = catalog_verifier(settings, audience, credentials)
         if not introspect:
             # Signature, issuer, audience and expiry only: no RFC 7662 call per request (a
             # revoked token then stays usable until it expires). For load tests, on request.
             psc, mes = replace(psc, introspection_url=None), replace(mes, introspection_url=None)
+        self.client_id = credentials.client_id
         self.psc = TokenVerifier(psc, sync_client("psc_auth"), async_client("psc_auth"))
         self.mes = TokenVerifier(mes, sync_client("catalog"), async_client("catalog"))
         self.router = IssuerRouter([self.psc, self.mes])
@@ -55,6 +63,22 @@ class ResourceServer:
         token = bearer_token(request)
         verifier = self.router.verifier_for(token)
         return self._principal(verifier, await verifier.averify(token))
+
+    async def areceive_event(self, token: str) -> None:
+        """A Security Event Token pushed by an issuer (RFC 8935 §2): checked, then every
+        answer of that issuer kept here is dropped. Raises :class:`SetError` (§2.3)."""
+        verifier = self.router.verifiers.get(unverified_issuer(token) or "")
+        if verifier is None:
+            raise SetError("invalid_issuer", "this service trusts no such issuer")
+        try:
+            await verifier.averify_event(token, self.client_id)
+        except SetError as exc:
+            if exc.err == "invalid_key":
+                # Dropping is always safe (the next request introspects): when the key
+                # cannot be checked, fail towards fresh answers.
+                verifier.flush()
+            raise
+        verifier.flush()
 
     def forget_keys(self) -> None:
         self.router.forget_keys()

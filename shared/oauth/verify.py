@@ -8,6 +8,10 @@
    checked (RFC 7519 §7.2) with a small leeway.
 4. Optionally the token is introspected (RFC 7662): a revoked token, a logged-out session
    or a withdrawn consent is refused at once, everywhere.
+5. For an issuer that pushes revocation events (Pro Santé Connect,
+   ``shared/oauth/security_events.py``), an active answer is kept until the token expires
+   (at most ``cache_seconds``); every event of that issuer drops them all. RFC 7662 §4
+   allows the cache; the push keeps revocation immediate.
 
 Every failure raises :class:`shared.errors.InvalidTokenError` (401 with the RFC 6750
 challenge) and never says more than the caller needs.
@@ -16,6 +20,7 @@ challenge) and never says more than the caller needs.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +30,7 @@ from jose import ExpiredSignatureError, JWTError, jwt
 
 from shared.errors import InvalidTokenError, PeerUnavailableError
 from shared.oauth.keys import ASYMMETRIC_ALGORITHMS, key_object
+from shared.oauth.security_events import SET_TYP, TOKENS_CHANGED, SetError
 
 Claims = dict[str, Any]
 
@@ -44,6 +50,11 @@ class VerifierConfig:
     client_secret: str | None = None
     algorithms: Sequence[str] = ASYMMETRIC_ALGORITHMS
     leeway: int = 30
+    #: Keep active introspection answers this long at most (0: introspect every request).
+    #: Only for an issuer that pushes its revocations to this service.
+    cache_seconds: float = 0.0
+    #: Active answers kept at most; past it the oldest go first.
+    cache_limit: int = 10_000
 
 
 class TokenVerifier:
@@ -60,6 +71,10 @@ class TokenVerifier:
         self.async_client = async_client
         self._keys: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        #: token -> (claims merged with the introspection answer, time it stops being served)
+        self._active: dict[str, tuple[Claims, float]] = {}
+        #: Bumped by every flush: an answer that left the issuer before a flush is not kept.
+        self._generation = 0
 
     # -- the pure part -----------------------------------------------------------------
 
@@ -124,6 +139,10 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Claims:
         """The token's claims (merged with the introspection answer), or a 401."""
+        cached = self._cached(token)
+        if cached is not None:
+            return cached
+        generation = self._generation
         header = self._header(token)
         key = self._keys.get(header["kid"]) or self._refresh_and_get(header["kid"])
         claims = self._decode(token, key, header["alg"])
@@ -135,6 +154,7 @@ class TokenVerifier:
             except httpx.HTTPError as exc:
                 raise PeerUnavailableError(f"token introspection failed: {exc}") from exc
             claims = {**claims, **self._check_introspection(answer)}
+            self._remember(token, claims, generation)
         return claims
 
     def _refresh_and_get(self, kid: str) -> dict[str, Any]:
@@ -151,6 +171,10 @@ class TokenVerifier:
     # -- asynchronous ------------------------------------------------------------------
 
     async def averify(self, token: str) -> Claims:
+        cached = self._cached(token)
+        if cached is not None:
+            return cached
+        generation = self._generation
         header = self._header(token)
         key = self._keys.get(header["kid"]) or await self._arefresh_and_get(header["kid"])
         claims = self._decode(token, key, header["alg"])
@@ -162,6 +186,7 @@ class TokenVerifier:
             except httpx.HTTPError as exc:
                 raise PeerUnavailableError(f"token introspection failed: {exc}") from exc
             claims = {**claims, **self._check_introspection(answer)}
+            self._remember(token, claims, generation)
         return claims
 
     async def _arefresh_and_get(self, kid: str) -> dict[str, Any]:
@@ -182,9 +207,87 @@ class TokenVerifier:
         return key
 
     def forget_keys(self) -> None:
-        """Drop the cached JWKS (after a reset of the issuer, for instance)."""
+        """Drop the cached JWKS and introspection answers (after a reset, for instance)."""
         with self._lock:
             self._keys = {}
+        self.flush()
+
+    # -- the introspection cache -------------------------------------------------------
+
+    def _cached(self, token: str) -> Claims | None:
+        entry = self._active.get(token)
+        if entry is None:
+            return None
+        claims, until = entry
+        if time.time() >= until:
+            self._active.pop(token, None)
+            return None
+        return claims
+
+    def _remember(self, token: str, claims: Claims, generation: int) -> None:
+        if self.config.cache_seconds <= 0:
+            return
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float):
+            return
+        # Never past ``exp``: the issuer says inactive from then on, and so do we.
+        until = min(float(exp), time.time() + self.config.cache_seconds)
+        with self._lock:
+            if generation != self._generation:
+                return  # an event arrived while this answer was on its way: it may be stale
+            if len(self._active) >= self.config.cache_limit:
+                self._active.pop(next(iter(self._active)))
+            self._active[token] = (claims, until)
+
+    def flush(self) -> None:
+        """Drop every kept introspection answer (a revocation event from the issuer)."""
+        with self._lock:
+            self._generation += 1
+            self._active = {}
+
+    @property
+    def cached(self) -> int:
+        """How many answers are kept (for ``/_sandbox`` and the tests)."""
+        return len(self._active)
+
+    # -- pushed security events (RFC 8935) ---------------------------------------------
+
+    async def averify_event(self, token: str, audience: str) -> Claims:
+        """The claims of a SET this issuer pushed to ``audience``, or :class:`SetError`."""
+        try:
+            header = self._header(token)
+        except InvalidTokenError as exc:
+            raise SetError("invalid_request", f"not a signed SET: {exc.detail}") from exc
+        if header.get("typ") != SET_TYP:
+            raise SetError("invalid_request", f"a SET has the JOSE header typ '{SET_TYP}'")
+        try:
+            key = self._keys.get(header["kid"]) or await self._arefresh_and_get(header["kid"])
+        except InvalidTokenError as exc:
+            raise SetError("invalid_key", "the SET's signing key is not in the issuer's JWKS") from exc
+        except PeerUnavailableError as exc:
+            raise SetError("invalid_key", f"the issuer's keys cannot be fetched: {exc.detail}") from exc
+        if key.get("alg", header["alg"]) != header["alg"]:
+            raise SetError("invalid_key", "the SET's algorithm does not match its key")
+        try:
+            claims: Claims = jwt.decode(
+                token,
+                key_object(key),
+                algorithms=[header["alg"]],
+                options={"verify_aud": False, "leeway": self.config.leeway, "require_exp": True},
+            )
+        except ExpiredSignatureError as exc:
+            raise SetError("invalid_request", "the SET has expired") from exc
+        except JWTError as exc:
+            raise SetError("authentication_failed", f"the SET's signature does not verify: {exc}") from exc
+        if claims.get("iss") != self.config.issuer:
+            raise SetError("invalid_issuer", "the SET does not come from this issuer")
+        aud = claims.get("aud")
+        if audience not in (aud if isinstance(aud, list) else [aud]):
+            raise SetError("invalid_audience", f"the SET is not addressed to {audience}")
+        events = claims.get("events")
+        if not isinstance(events, dict) or TOKENS_CHANGED not in events:
+            raise SetError("invalid_request", f"the SET carries no {TOKENS_CHANGED} event")
+        return claims
 
 
 def unverified_issuer(token: str) -> str | None:

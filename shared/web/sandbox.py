@@ -1,8 +1,10 @@
 """The test-control API every service has under ``/_sandbox/`` (README, "/_sandbox/").
 
-reset to the seed, snapshot export and import, fault rules, recorded exchanges. Guarded
-by ``MES_ADMIN_TOKEN`` when it is set. Service-specific controls (tokens, e-CPS pushes,
-one-time codes...) are added by each service under the same prefix and guard.
+reset to the seed, snapshot export and import, fault rules, recorded exchanges, and, on
+the services that accept Pro Santé Connect tokens, the revocation events PSC pushes to
+them (``shared/oauth/security_events.py``). Guarded by ``MES_ADMIN_TOKEN`` when it is
+set. Service-specific controls (tokens, e-CPS pushes, one-time codes...) are added by each
+service under the same prefix and guard.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from shared.db.snapshot import build_snapshot, check_snapshot, decode_rows
 from shared.errors import BadRequestError, NotFoundError, UnprocessableError
 from shared.faults import FaultSpec
-from shared.web.deps import RuntimeDep, require_admin
+from shared.oauth.security_events import RECEIVER_PATH, SET_MEDIA_TYPE, SetError
+from shared.web.deps import RuntimeDep, get_runtime, require_admin
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox"], dependencies=[Depends(require_admin)])
 
@@ -105,3 +108,28 @@ def list_exchanges(
 @router.delete("/exchanges", summary="Forget the recorded exchanges")
 def clear_exchanges(runtime: RuntimeDep) -> dict[str, Any]:
     return {"removed": runtime.exchanges.clear()}
+
+
+@router.post(
+    RECEIVER_PATH.removeprefix("/_sandbox"),
+    status_code=202,
+    summary="Receive a Security Event Token pushed by Pro Santé Connect (RFC 8935)",
+)
+async def security_event(request: Request) -> Response:
+    auth = getattr(request.app.state, "auth", None)
+    receive = getattr(auth, "areceive_event", None)
+    if receive is None:
+        raise NotFoundError(f"{get_runtime(request).spec.name} keeps no tokens' answers: it takes no events")
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if media_type != SET_MEDIA_TYPE:
+            raise SetError("invalid_request", f"a SET is posted as {SET_MEDIA_TYPE} (RFC 8935 §2)")
+        try:
+            token = (await request.body()).decode("ascii").strip()
+        except UnicodeDecodeError as exc:
+            raise SetError("invalid_request", "a SET is a compact JWS in ASCII") from exc
+        await receive(token)
+    except SetError as exc:
+        # RFC 8935 §2.3: the protocol's own error body, with a 400.
+        return JSONResponse(exc.body(), status_code=400)
+    return Response(status_code=202)
