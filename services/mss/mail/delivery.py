@@ -15,7 +15,7 @@ import collections
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, bindparam, insert, select, update
+from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.mss import service
@@ -29,6 +29,7 @@ from services.mss.errors import (
 )
 from services.mss.mail import integration, mdn, mime
 from services.mss.mail.addresses import AddressError, normalise
+from services.mss.mail.prepared import PreparedInsert
 from services.mss.models import Mailbox, Message
 from shared.db.base import utcnow
 from shared.observability.exchanges import annotate
@@ -248,6 +249,7 @@ def store(
 
     received = utcnow()
     copies = [(sender, "Sent", True), *((box, "INBOX", False) for box in rcpts)]
+    keywords: list[str] = []  # one object for the copies: serialised once (prepared.py)
     rows: list[dict[str, object]] = []
     for box, folder, seen in copies:
         row_id = str(uuid.uuid4())
@@ -274,7 +276,7 @@ def store(
                 "answered": False,
                 "deleted": False,
                 "draft": False,
-                "keywords": [],
+                "keywords": keywords,
             }
         )
         if folder == "Sent":
@@ -325,16 +327,20 @@ def write_deferred(session: Session) -> None:
         _write_copies(session, rows)
 
 
+_INSERT_COPIES = PreparedInsert(Message.metadata.tables[Message.__tablename__])
+
+
 def _write_copies(session: Session, rows: list[dict[str, object]]) -> None:
-    """Give each copy the next UID of its mailbox, then INSERT them all with one Core
-    statement (the ORM's unit of work, even its bulk path, costs more than the rows)."""
+    """Give each copy the next UID of its mailbox, then INSERT them all with one prepared
+    statement (:mod:`~services.mss.mail.prepared`; the ORM's unit of work, even its bulk
+    path, and Core's per-row parameters cost more than the rows)."""
     counts = collections.Counter(str(row["mailbox"]) for row in rows)
     next_uid = _take_uids(session, counts)
     for row in rows:
         address = str(row["mailbox"])
         row["uid"] = next_uid[address]
         next_uid[address] += 1
-    session.connection().execute(insert(Message), rows)
+    _INSERT_COPIES.execute(session.connection(), rows)
 
 
 def _take_uids(session: Session, counts: dict[str, int]) -> dict[str, int]:
