@@ -13,6 +13,7 @@ import pytest
 
 from shared.oauth.keys import generate_jwk, sign
 from shared.oauth.security_events import SET_MEDIA_TYPE, SET_TYP, tokens_changed
+from tests.psc_auth.support import Browser, exchange, pkce_pair
 from tests.support import Sandbox, bearer
 
 OIDC = "/auth/realms/esante-wallet/protocol/openid-connect"
@@ -107,6 +108,21 @@ def test_a_reused_refresh_token_closes_the_grant_everywhere(sb: Sandbox) -> None
     reused = psc.post(f"{OIDC}/token", data=refresh, auth=DPI)
     assert reused.status_code == 400
     both_refuse(sb, second["access_token"])
+
+
+def test_a_reused_authorization_code_closes_its_grant_everywhere(sb: Sandbox) -> None:
+    browser = Browser(sb)
+    try:
+        verifier, challenge = pkce_pair()
+        code = browser.card_login(code_challenge=challenge, code_challenge_method="S256")["code"]
+    finally:
+        browser.close()
+    first = exchange(sb, code, code_verifier=verifier)
+    assert first.status_code == 200, first.text
+    both_accept(sb, first.json()["access_token"])
+    # RFC 6749 §4.1.2: a code used twice revokes what it issued.
+    assert exchange(sb, code, code_verifier=verifier).status_code == 400
+    both_refuse(sb, first.json()["access_token"])
 
 
 def test_other_tokens_stay_accepted_after_an_event(sb: Sandbox) -> None:
