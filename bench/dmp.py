@@ -12,9 +12,10 @@ As ../shared/reference/performance.md measured its peers: the servers pinned to 
 
 * **DMP**: a whole sandbox (``python -m services up``, every service on CPU 1): each request's
   Pro Santé Connect token is verified and, by default, introspected at Pro Santé Connect
-  (RFC 7662) on every request, as the DMP does (``--introspect off`` measures
-  ``MES_DMP_INTROSPECT=false``: signature only). The DMP's database is SQLite in a temporary
-  ``MES_DATA_DIR`` or a fresh PostgreSQL database (``MES_DMP_DATABASE_URL``).
+  (RFC 7662), the active answer kept until PSC's next revocation event, as the DMP does
+  (README, "Revocation events"; the run uses one token, so PSC is asked once). ``--introspect
+  off`` measures ``MES_DMP_INTROSPECT=false``: signature only. The DMP's database is SQLite
+  in a temporary ``MES_DATA_DIR`` or a fresh PostgreSQL database (``MES_DMP_DATABASE_URL``).
 * **bare FastAPI**: one uvicorn process with ``POST /fhir`` that parses the same JSON bundle
   and answers a small JSON, and ``GET /fhir/DocumentReference`` that answers a small JSON:
   the floor of the framework, without FHIR, rules, database or tokens.
