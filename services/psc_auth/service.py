@@ -72,6 +72,15 @@ def left_half_hash(value: str) -> str:
     return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode("ascii")
 
 
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """Tokens minted for a professional, and the rows to record them with."""
+
+    response: dict[str, Any]
+    access_row: dict[str, Any]
+    refresh_row: dict[str, Any] | None
+
+
 @dataclass
 class TokenService(TokenReading):
     settings: PscSettings
@@ -148,28 +157,54 @@ class TokenService(TokenReading):
         with_refresh: bool = True,
     ) -> dict[str, Any]:
         """Access, ID (scope ``openid``) and refresh tokens of a professional who proved the
-        second factor in ``psc_session``."""
+        second factor in ``psc_session``, recorded in ``session``."""
+        issued = self.mint_professional(
+            self.keys.signer(session),
+            pro,
+            client_id,
+            scope,
+            psc_session,
+            nonce=nonce,
+            grant_id=grant_id,
+            with_refresh=with_refresh,
+        )
+        session.execute(INSERT_ISSUED, issued.access_row)
+        if issued.refresh_row is not None:
+            session.execute(INSERT_REFRESH, issued.refresh_row)
+        return issued.response
+
+    def mint_professional(
+        self,
+        signing_key: dict[str, Any],
+        pro: Professional,
+        client_id: str,
+        scope: str,
+        psc_session: LoginSession,
+        *,
+        nonce: str | None = None,
+        grant_id: str | None = None,
+        with_refresh: bool = True,
+    ) -> Issued:
+        """The tokens and the rows that record them (``issued_tokens``, ``refresh_tokens``),
+        for the caller to write in its transaction."""
         grant_id = grant_id or str(uuid.uuid4())
         auth = self._auth_claims(psc_session)
         claims = self._base(pro.sub, [*self.settings.audiences, client_id], client_id, "Bearer")
         claims.update(auth)
         claims.update({"scope": scope, "client_id": client_id, **access_token_claims(self.personas, pro)})
-        access = self.sign(claims, session)
-        session.execute(
-            INSERT_ISSUED,
-            {
-                "jti": claims["jti"],
-                "kind": "access",
-                "client_id": client_id,
-                "subject": pro.sub,
-                "scope": scope,
-                "issued_at": dt.datetime.fromtimestamp(claims["iat"], dt.UTC),
-                "expires_at": dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
-                "session_id": psc_session.id,
-                "grant_id": grant_id,
-                "revoked_at": None,
-            },
-        )
+        access = sign(claims, signing_key)
+        access_row = {
+            "jti": claims["jti"],
+            "kind": "access",
+            "client_id": client_id,
+            "subject": pro.sub,
+            "scope": scope,
+            "issued_at": dt.datetime.fromtimestamp(claims["iat"], dt.UTC),
+            "expires_at": dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
+            "session_id": psc_session.id,
+            "grant_id": grant_id,
+            "revoked_at": None,
+        }
         response: dict[str, Any] = {
             "access_token": access,
             "expires_in": self.settings.access_token_lifetime,
@@ -182,12 +217,15 @@ class TokenService(TokenReading):
             id_claims["at_hash"] = left_half_hash(access)
             if nonce:
                 id_claims["nonce"] = nonce
-            response["id_token"] = self.sign(id_claims, session)
+            response["id_token"] = sign(id_claims, signing_key)
+        refresh_row = None
         if with_refresh:
-            response["refresh_token"] = self._refresh_token(session, client_id, scope, psc_session, grant_id)
+            response["refresh_token"], refresh_row = self._refresh_token(
+                client_id, scope, psc_session, grant_id
+            )
             response["refresh_expires_in"] = self.settings.refresh_token_lifetime
         response.update({"not-before-policy": 0, "session_state": psc_session.id, "scope": scope})
-        return response
+        return Issued(response, access_row, refresh_row)
 
     def software_tokens(self, client_id: str, scope: str) -> dict[str, Any]:
         """client_credentials: a software account, no person (Keycloak's service account).
@@ -206,26 +244,24 @@ class TokenService(TokenReading):
         }
 
     def _refresh_token(
-        self, session: Session, client_id: str, scope: str, psc: LoginSession, grant_id: str
-    ) -> str:
+        self, client_id: str, scope: str, psc: LoginSession, grant_id: str
+    ) -> tuple[str, dict[str, Any]]:
+        """A new refresh handle and its ``refresh_tokens`` row (the handle's hash)."""
         handle, hashed = new_handle()
         now = self.clock.now()
         expires = min(now + dt.timedelta(seconds=self.settings.refresh_token_lifetime), psc.expires_at)
-        session.execute(
-            INSERT_REFRESH,
-            {
-                "token_hash": hashed,
-                "grant_id": grant_id,
-                "client_id": client_id,
-                "session_id": psc.id,
-                "scope": scope,
-                "issued_at": now,
-                "expires_at": expires,
-                "rotated_at": None,
-                "revoked_at": None,
-            },
-        )
-        return handle
+        row = {
+            "token_hash": hashed,
+            "grant_id": grant_id,
+            "client_id": client_id,
+            "session_id": psc.id,
+            "scope": scope,
+            "issued_at": now,
+            "expires_at": expires,
+            "rotated_at": None,
+            "revoked_at": None,
+        }
+        return handle, row
 
     # -- sessions ----------------------------------------------------------------------
 
