@@ -50,6 +50,16 @@ def test_parsing_reads_what_policy_default_reads(raw: bytes, monkeypatch: pytest
     assert fast == _fields(mime.parse(raw))
 
 
+@pytest.mark.parametrize("raw", CORPUS)
+def test_the_header_index_reads_what_message_get_reads(raw: bytes) -> None:
+    parsed = mime.parse(raw)
+    names = [name for name, _ in parsed.message.raw_items()] + ["X-Absent"]
+    for name in names + [n.upper() for n in names] + [n.lower() for n in names]:
+        first = parsed.message.get(name)
+        assert parsed.header(name) == (None if first is None else str(first))
+        assert parsed.header_values(name) == [str(v) for v in parsed.message.get_all(name, [])]
+
+
 def test_parsed_headers_are_decoded() -> None:
     parsed = mime.parse(CORPUS[1])
     assert parsed.subject == "élève suite"

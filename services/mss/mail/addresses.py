@@ -48,4 +48,11 @@ def citizen_address(ins: str) -> str:
 
 def header_addresses(values: list[str]) -> list[str]:
     """The bare addresses of ``To``/``Cc`` header values (normalised)."""
-    return [normalise(addr) for _, addr in getaddresses(values) if addr]
+    return list(_header_addresses(tuple(values)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    # Cached as normalise() is: the same To and Cc lines come again and again, and
+    # getaddresses() was a quarter of the cost of reading a small message.
+    return tuple(normalise(addr) for _, addr in getaddresses(list(values)) if addr)
