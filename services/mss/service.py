@@ -131,25 +131,49 @@ class BoxInfo:
     holder: str
     client_id: str | None
     members: frozenset[str]
+    #: The row as read (detached from its session): what a delivery checks.
+    row: Mailbox
 
 
 class MailboxIndex:
     """The mailboxes and their members, read once: ``MAIL FROM``/``RCPT TO`` are answered
-    without a database round trip. Derived from data, so a reset or a snapshot load drops
-    it (``runtime.reset_hooks``); ``DATA`` checks again against the database."""
+    without a database round trip, and ``DATA`` checks the message against the same rows
+    (:meth:`rows`) instead of reading them again for each batch. Mailboxes are only
+    written by the seed, so a reset or a snapshot load drops the index
+    (``runtime.reset_hooks``); one being read while it is dropped is not kept."""
 
     def __init__(self, load: Callable[[], dict[str, BoxInfo]]) -> None:
         self._load = load
         self._boxes: dict[str, BoxInfo] | None = None
+        self._rows: dict[str, Mailbox] | None = None
+        self._generation = 0
 
-    def get(self, address: str) -> BoxInfo | None:
+    def _current(self) -> dict[str, BoxInfo]:
         boxes = self._boxes
         if boxes is None:
-            boxes = self._boxes = self._load()
-        return boxes.get(address.lower())
+            generation = self._generation
+            boxes = self._load()
+            if generation == self._generation:
+                self._boxes = boxes
+        return boxes
+
+    def get(self, address: str) -> BoxInfo | None:
+        return self._current().get(address.lower())
+
+    def rows(self) -> dict[str, Mailbox]:
+        """Every mailbox row by address (read-only: never add them to a session)."""
+        rows = self._rows
+        if rows is None:
+            generation = self._generation
+            rows = {address: info.row for address, info in self._current().items()}
+            if generation == self._generation:
+                self._rows = rows
+        return rows
 
     def forget(self) -> None:
+        self._generation += 1
         self._boxes = None
+        self._rows = None
 
     def may_send(self, caller: Caller, box: BoxInfo) -> bool:
         if isinstance(caller, Professional):
@@ -167,7 +191,7 @@ def load_index(session: Session) -> dict[str, BoxInfo]:
         members.setdefault(member.address, set()).add(member.idnat)
     return {
         box.address: BoxInfo(
-            box.address, box.type, box.holder, box.client_id, frozenset(members.get(box.address, ()))
+            box.address, box.type, box.holder, box.client_id, frozenset(members.get(box.address, ())), box
         )
         for box in session.scalars(select(Mailbox))
     }

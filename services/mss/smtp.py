@@ -212,10 +212,18 @@ class MssHandler:
         raw = envelope.original_content or b""
         caller = self._caller(session) or service.MailboxLogin((envelope.mail_from or "").lower())
         envelope_from, rcpts = envelope.mail_from, list(envelope.rcpt_tos)
+        mailboxes = self.index.rows()
 
         def work(db: Session) -> delivery.Delivered:
             return delivery.deliver(
-                db, caller, parsed, raw=raw, envelope_from=envelope_from, envelope_rcpts=rcpts, defer=True
+                db,
+                caller,
+                parsed,
+                raw=raw,
+                envelope_from=envelope_from,
+                envelope_rcpts=rcpts,
+                defer=True,
+                mailboxes=mailboxes,
             )
 
         notes, token = start_notes()

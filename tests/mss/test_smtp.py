@@ -274,3 +274,27 @@ def test_concurrent_sessions_are_all_stored_with_increasing_uids(sb: Sandbox) ->
     for n in range(sessions):  # one session's messages: stored in the order they were sent
         uids = [uid_of[f"Lot {n}.{m}"] for m in range(each)]
         assert uids == sorted(uids)
+
+
+def test_the_mailbox_index_keeps_no_rows_read_while_it_was_dropped() -> None:
+    """A reset (or snapshot load) while the index is being read: what was read is used
+    once but not kept, and the next lookup reads again."""
+    from services.mss.models import Mailbox
+    from services.mss.service import BoxInfo, MailboxIndex
+
+    loads: list[str] = []
+
+    def load() -> dict[str, BoxInfo]:
+        loads.append("read")
+        if len(loads) == 1:
+            index.forget()  # the reset lands while the first read is under way
+        box = Mailbox(address=KARIM, type="PER", holder="1", display_name="K")
+        return {KARIM: BoxInfo(KARIM, "PER", "1", None, frozenset(), box)}
+
+    index = MailboxIndex(load)
+    assert index.get(KARIM) is not None
+    assert index.rows()[KARIM].address == KARIM
+    assert index.rows() is index.rows()  # kept from the second read on
+    assert len(loads) == 2
+    index.forget()
+    assert index.get(KARIM) is not None and len(loads) == 3

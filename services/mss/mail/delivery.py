@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import Integer, bindparam, select, update
@@ -151,15 +152,17 @@ def deliver(
     envelope_from: str | None = None,
     envelope_rcpts: list[str] | None = None,
     defer: bool = False,
+    mailboxes: Mapping[str, Mailbox] | None = None,
 ) -> Delivered:
     """Check and store ``parsed`` (whose bytes are ``raw``) for its recipients.
 
     ``defer``: a :func:`simple` message's copies wait in the transaction for
     :func:`write_deferred` (the delivery writer calls it once for its whole batch, before
     committing); every check has run when ``deliver`` returns, so nothing can refuse them
-    any more, only a failing commit."""
+    any more, only a failing commit. ``mailboxes``: every mailbox row by address, read
+    earlier (:class:`~services.mss.service.MailboxIndex`), instead of reading them here."""
     addresses = envelope_rcpts if envelope_rcpts is not None else [*parsed.to, *parsed.cc]
-    _load_mailboxes(session, [envelope_from or parsed.sender, *addresses])
+    _load_mailboxes(session, [envelope_from or parsed.sender, *addresses], mailboxes)
     sender = check_sender(session, caller, envelope_from or parsed.sender)
     if envelope_from and normalise(parsed.sender) != sender.address:
         raise SenderRefusedError(f"'From: {parsed.sender}' differs from the envelope sender {sender.address}")
@@ -190,8 +193,8 @@ def mailbox(session: Session, address: str) -> Mailbox | None:
     return known[address]
 
 
-def _load_mailboxes(session: Session, addresses: list[str]) -> None:
-    """Read the message's mailboxes not read yet in one query."""
+def _load_mailboxes(session: Session, addresses: list[str], rows: Mapping[str, Mailbox] | None) -> None:
+    """Read the message's mailboxes not read yet in one query (or take them from ``rows``)."""
     known: dict[str, Mailbox | None] = session.info.setdefault(_KNOWN, {})
     wanted = set()
     for address in addresses:
@@ -200,7 +203,9 @@ def _load_mailboxes(session: Session, addresses: list[str]) -> None:
         except AddressError:
             continue  # refused by the checks, with the reason
     wanted -= known.keys()
-    if wanted:
+    if wanted and rows is not None:
+        known.update({address: rows.get(address) for address in wanted})
+    elif wanted:
         found = {box.address: box for box in session.scalars(_MAILBOXES, {"addresses": sorted(wanted)})}
         known.update({address: found.get(address) for address in wanted})
 
@@ -226,6 +231,7 @@ def store(
     rcpts: list[Mailbox],
     *,
     defer: bool = False,
+    mailboxes: Mapping[str, Mailbox] | None = None,
 ) -> Delivered:
     defer = defer and simple(parsed)
     if not defer:
