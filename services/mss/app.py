@@ -7,7 +7,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI
@@ -24,6 +24,9 @@ from services.mss.writer import DeliveryWriter
 from shared.web.app import build_app
 from shared.web.errors import ErrorFormat, ErrorFormats
 from shared.web.runtime import Runtime, ServiceSpec
+
+if TYPE_CHECKING:
+    from services.mss.smtp import LiveSessions
 
 SPEC = ServiceSpec(
     name="mss",
@@ -49,14 +52,19 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         app.state.dmp = DmpClient(runtime.peer_client("dmp"))
         stack.callback(app.state.dmp.close)
         # The copies of the plain messages of a batch are written together, before its commit.
-        writer = app.state.writer = DeliveryWriter(runtime.database, before_commit=delivery.write_deferred)
+        sessions = _smtp_sessions(settings)
+        writer = app.state.writer = DeliveryWriter(
+            runtime.database,
+            before_commit=delivery.write_deferred,
+            expected=sessions.in_transaction if sessions is not None else None,
+        )
         stack.callback(writer.close)  # after the listeners (the stack unwinds in reverse)
         listener_tls = ListenerTls(lambda: _tls_context(runtime))
         runtime.reset_hooks.append(listener_tls.reload)
-        if settings.smtp_port:
+        if sessions is not None:
             from services.mss import smtp
 
-            await smtp.start(runtime, auth, settings, writer, listener_tls, stack)
+            await smtp.start(runtime, auth, settings, writer, listener_tls, sessions, stack)
         if settings.imap_port:
             imap_server = await _lazy_imap(runtime, auth, settings, listener_tls)
             stack.push_async_callback(_close_server, imap_server)
@@ -88,6 +96,14 @@ async def _lazy_imap(
         await handler[0](reader, writer)
 
     return await asyncio.start_server(accept, host=settings.host, port=settings.imap_port)
+
+
+def _smtp_sessions(settings: MssSettings) -> LiveSessions | None:
+    if not settings.smtp_port:
+        return None
+    from services.mss.smtp import LiveSessions
+
+    return LiveSessions()
 
 
 async def _close_server(server: asyncio.Server) -> None:

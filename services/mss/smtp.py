@@ -88,9 +88,15 @@ class MssHandler:
     """aiosmtpd handler hooks: authentication, envelope checks, delivery."""
 
     def __init__(
-        self, runtime: Runtime, auth: ResourceServer, settings: MssSettings, writer: DeliveryWriter
+        self,
+        runtime: Runtime,
+        auth: ResourceServer,
+        settings: MssSettings,
+        writer: DeliveryWriter,
+        sessions: LiveSessions,
     ) -> None:
         self.runtime = runtime
+        self.sessions = sessions
         self.auth = auth
         self.settings = settings
         self.index = service.MailboxIndex(self._load_index)
@@ -243,6 +249,33 @@ class MssHandler:
         return reply
 
 
+class LiveSessions:
+    """The listener's open sessions, for the delivery writer's ``expected``."""
+
+    def __init__(self) -> None:
+        # By id: added and removed on the event loop, copied whole (one C call, under the
+        # GIL) by the writer thread, which therefore never sees it change mid-iteration.
+        self._servers: dict[int, SMTP] = {}
+
+    def add(self, server: SMTP) -> None:
+        self._servers[id(server)] = server
+
+    def discard(self, server: SMTP) -> None:
+        self._servers.pop(id(server), None)
+
+    def in_transaction(self) -> int:
+        """How many sessions are inside a mail transaction (``MAIL FROM`` accepted,
+        ``DATA`` not answered yet: aiosmtpd clears the envelope once the DATA hook has
+        returned), their deliveries soon or already queued. Read from the writer thread:
+        a count a moment old only makes a batch wait a little less or longer."""
+        return sum(1 for server in tuple(self._servers.values()) if _in_transaction(server))
+
+
+def _in_transaction(server: SMTP) -> bool:
+    envelope = server.envelope
+    return server.transport is not None and envelope is not None and envelope.mail_from is not None
+
+
 async def principal_of(auth: ResourceServer, token: str) -> service.Caller | None:
     """The caller behind a bearer token (SASL XOAUTH2/OAUTHBEARER), or None if refused."""
     from shared.oauth.principals import principal_from_claims
@@ -295,7 +328,12 @@ class MssSMTP(SMTP):
                 self._addresses[key] = found
         return found
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.mss_handler.sessions.add(self)
+
     def connection_lost(self, error: Exception | None) -> None:
+        self.mss_handler.sessions.discard(self)
         session = getattr(self, "session", None)
         if session is not None:
             record = log_of(session)
@@ -339,10 +377,11 @@ async def start(
     settings: MssSettings,
     writer: DeliveryWriter,
     listener_tls: ListenerTls,
+    sessions: LiveSessions,
     stack: AsyncExitStack,
 ) -> None:
     """Listen on ``settings.smtp_port`` on the running loop (the service's) until ``stack`` closes."""
-    handler = MssHandler(runtime, auth, settings, writer)
+    handler = MssHandler(runtime, auth, settings, writer, sessions)
     loop = asyncio.get_running_loop()
 
     def factory() -> MssSMTP:

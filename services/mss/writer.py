@@ -17,6 +17,14 @@ refuses, before writing anything, and may leave its writes for the writer's
 ``before_commit`` callback, which the writer calls once for the batch (and before each
 isolated delivery, so that the writes keep the order of arrival and stay out of its
 savepoint). A failing ``before_commit`` fails the whole batch, as a failing commit does.
+
+A batch costs about as much as three plain messages (the session, ``BEGIN``, the UID
+update, ``COMMIT`` and its pages), so the bigger the cheaper. ``expected()`` tells how
+many deliveries are under way (the SMTP sessions inside a mail transaction, those
+waiting for this writer included): while the batch is smaller, the writer waits for
+them, at most ``linger`` seconds (PostgreSQL's ``commit_delay`` with
+``commit_siblings``, in spirit). Several sessions sharing one CPU then commit together
+instead of in two alternating halves; a lone sender never waits.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -40,6 +49,8 @@ T = TypeVar("T")
 
 #: At most this many deliveries share a transaction (bounds the time the lock is held).
 MAX_BATCH = 32
+#: How long a batch may wait for the deliveries ``expected`` announces, in seconds.
+LINGER = 0.002
 
 
 @dataclass
@@ -62,10 +73,14 @@ class DeliveryWriter:
         *,
         max_batch: int = MAX_BATCH,
         before_commit: Callable[[Session], None] | None = None,
+        expected: Callable[[], int] | None = None,
+        linger: float = LINGER,
     ) -> None:
         self._database = database
         self._max_batch = max_batch
         self._before_commit = before_commit or _nothing
+        self._expected = expected or _none
+        self._linger = linger
         self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="mss-writer", daemon=True)
         self._thread.start()
@@ -95,9 +110,12 @@ class DeliveryWriter:
             if job is None:
                 return
             batch: list[_Job[Any]] = [job]
+            deadline = time.monotonic() + self._linger
             while len(batch) < self._max_batch:
+                # Wait a little for the deliveries announced (see ``expected``), not for others.
+                wait = deadline - time.monotonic() if len(batch) < self._under_way() else 0.0
                 try:
-                    more = self._jobs.get_nowait()
+                    more = self._jobs.get(timeout=wait) if wait > 0 else self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
@@ -110,6 +128,13 @@ class DeliveryWriter:
                 for job in batch:
                     job.error = job.error or RuntimeError(f"the delivery writer failed: {exc!r}")
             _resolve(batch)
+
+    def _under_way(self) -> int:
+        try:
+            return self._expected()
+        except Exception:  # a hint only: never worth the writer thread
+            log.exception("the delivery writer's expected() failed")
+            return 0
 
     def _write(self, batch: list[_Job[Any]]) -> None:
         try:
@@ -146,6 +171,10 @@ class DeliveryWriter:
 
 def _nothing(session: Session) -> None:
     return None
+
+
+def _none() -> int:
+    return 0
 
 
 def _resolve(batch: list[_Job[Any]]) -> None:

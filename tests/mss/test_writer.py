@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -258,3 +259,42 @@ def test_a_failing_before_commit_fails_every_delivery_of_the_batch(database: Dat
     assert results[0] == "first"
     assert all(isinstance(result, Full) for result in results[1:])
     assert in_order(database) == ["first"]
+
+
+# -- waiting for the deliveries announced ------------------------------------------------
+
+
+def test_a_batch_waits_for_the_deliveries_under_way(database: Database) -> None:
+    commits: list[int] = []
+
+    def before_commit(session: Session) -> None:
+        commits.append(len(session.info.get(PENDING, [])))
+        write_pending(session)
+
+    # Three senders inside a transaction: the first delivery waits for the two others.
+    writer = DeliveryWriter(lambda: database, before_commit=before_commit, expected=lambda: 3, linger=5.0)
+
+    async def scenario() -> list[str]:
+        async def later(name: str, delay: float) -> str:
+            await asyncio.sleep(delay)
+            return await writer.run(deferred(name), isolated=False)
+
+        return list(await asyncio.gather(later("a", 0), later("b", 0.05), later("c", 0.1)))
+
+    started = time.monotonic()
+    try:
+        assert asyncio.run(scenario()) == ["a", "b", "c"]
+    finally:
+        writer.close()
+    assert commits == [3] and time.monotonic() - started < 2
+    assert in_order(database) == ["a", "b", "c"]
+
+
+def test_a_lone_sender_never_waits(database: Database) -> None:
+    writer = DeliveryWriter(lambda: database, before_commit=write_pending, expected=lambda: 1, linger=5.0)
+    started = time.monotonic()
+    try:
+        assert asyncio.run(writer.run(deferred("alone"), isolated=False)) == "alone"
+    finally:
+        writer.close()
+    assert time.monotonic() - started < 2 and in_order(database) == ["alone"]
