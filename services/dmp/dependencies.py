@@ -2,9 +2,10 @@
 
 They are ``async def`` where they do not block: FastAPI runs every plain ``def``
 dependency in the thread pool, a hop that costs more than the dependency itself on the hot
-paths (ITI-65, ITI-67; issue #4 item 10). Token verification stays a ``def``: it calls the
-issuer's introspection endpoint with the synchronous client (httpcore's asynchronous one
-tries to import ``sniffio`` on every request, which costs more than the hop).
+paths (ITI-65, ITI-67; issue #4 item 10). A token whose introspection answer is kept
+(README, "Revocation events") is read on the event loop; the others are verified in the
+thread pool with the synchronous client (httpcore's asynchronous one tries to import
+``sniffio`` on every request, which costs more than the hop).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from services.dmp.access.caller import Caller, caller_from_request
 from services.dmp.settings import DmpSettings
@@ -34,9 +36,11 @@ def get_auth(request: Request) -> ResourceServer:
     return auth
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The caller from its Pro Santé Connect or Mon espace santé token, or a 401."""
-    return get_auth(request).authenticate(request)
+    auth = get_auth(request)
+    known = auth.known(request)
+    return known if known is not None else await run_in_threadpool(auth.authenticate, request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

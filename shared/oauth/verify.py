@@ -214,6 +214,10 @@ class TokenVerifier:
 
     # -- the introspection cache -------------------------------------------------------
 
+    def known(self, token: str) -> Claims | None:
+        """The claims kept for ``token`` if its answer is still good (no I/O), else ``None``."""
+        return self._cached(token)
+
     def _cached(self, token: str) -> Claims | None:
         entry = self._active.get(token)
         if entry is None:
