@@ -67,3 +67,16 @@ def test_rows_read_back_the_same_as_core_s(database: Database) -> None:
         assert stored["p1"] == stored["p2"] == stored["core"]  # the very same stored text
     finally:
         table.drop(database.engine)
+
+
+def test_copy_ids_are_version_7_uuids_that_grow_with_time() -> None:
+    import time
+
+    from services.mss.mail.delivery import copy_id
+
+    first = copy_id()
+    time.sleep(0.002)
+    second = copy_id()
+    assert uuid.UUID(first).version == uuid.UUID(second).version == 7
+    assert uuid.UUID(first).variant == uuid.RFC_4122
+    assert first < second and len({copy_id() for _ in range(1000)}) == 1000

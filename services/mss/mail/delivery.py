@@ -12,6 +12,8 @@ MDN carrying the integration outcome (:mod:`services.mss.mail.integration`).
 from __future__ import annotations
 
 import collections
+import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -210,6 +212,20 @@ def _load_mailboxes(session: Session, addresses: list[str], rows: Mapping[str, M
         known.update({address: found.get(address) for address in wanted})
 
 
+def copy_id() -> str:
+    """A new copy's id: a UUID in the RFC 9562 version 7 layout (48 bits of Unix time in
+    milliseconds, then random bits), not a random version 4 one. Ids that grow with time
+    land at the end of the primary key's index, where a random one dirtied another of its
+    pages for each copy: pages that every commit writes again (SQLite's WAL) and that
+    made committing a batch a fifth dearer."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10)) & _RANDOM_BITS
+    return str(uuid.UUID(int=value | _VERSION_7))
+
+
+_RANDOM_BITS = (1 << 80) - 1 ^ (0xF << 76) ^ (0x3 << 62)
+_VERSION_7 = 0x7 << 76 | 0x2 << 62  # the version nibble, and the RFC 9562 variant (0b10)
+
+
 def simple(parsed: mime.ParsedMessage) -> bool:
     """True when storing ``parsed`` reads no message and writes nothing but its copies: not
     a reply (no thread to look up, no original to mark answered, no citizen rule to read),
@@ -258,7 +274,7 @@ def store(
     keywords: list[str] = []  # one object for the copies: serialised once (prepared.py)
     rows: list[dict[str, object]] = []
     for box, folder, seen in copies:
-        row_id = str(uuid.uuid4())
+        row_id = copy_id()
         rows.append(
             {
                 "id": row_id,
