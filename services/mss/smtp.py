@@ -241,6 +241,12 @@ class MssHandler:
             reply = smtp_reply(exc)
             record.data(len(raw), reply)
             return reply
+        except Exception as exc:  # the batch's commit (or the writer) failed: nothing of it is stored
+            log.warning("SMTP delivery not stored: %r", exc)
+            # RFC 5321 §4.2.5: a transient failure after DATA; the client keeps the message.
+            reply = "451 4.3.0 Local error: the message was not stored, try again later"
+            record.data(len(raw), reply)
+            return reply
         finally:
             record.notes.extend(notes)
             stop_notes(token)

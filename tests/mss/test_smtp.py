@@ -298,3 +298,60 @@ def test_the_mailbox_index_keeps_no_rows_read_while_it_was_dropped() -> None:
     assert len(loads) == 2
     index.forget()
     assert index.get(KARIM) is not None and len(loads) == 3
+
+
+def test_a_batch_that_fails_to_store_is_answered_451_and_nothing_of_it_is_stored(sb: Sandbox) -> None:
+    """The database refuses one message (a trigger, as a full disk would): the batch it
+    shares with other sessions' messages is rolled back, and each of them is answered with
+    a transient 451 (the client keeps it), never 250; what was answered 250 is stored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine, text
+
+    from shared.db.engine import normalise_url
+
+    url = sb.topology.database_urls.get("mss") or f"sqlite:///{sb.topology.data_dir / 'mss.db'}"
+    engine = create_engine(normalise_url(url))
+    sqlite = engine.dialect.name == "sqlite"
+    create = (
+        [
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON messages WHEN NEW.subject LIKE 'Boom%' "
+            "BEGIN SELECT RAISE(ABORT, 'simulated storage failure'); END"
+        ]
+        if sqlite
+        else [
+            "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN IF NEW.subject LIKE 'Boom%' "
+            "THEN RAISE EXCEPTION 'simulated storage failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON messages "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_boom()",
+        ]
+    )
+    drop = (
+        ["DROP TRIGGER refuse_boom"]
+        if sqlite
+        else ["DROP TRIGGER refuse_boom ON messages", "DROP FUNCTION refuse_boom()"]
+    )
+    token = sb.psc_token("jeanne-martin")
+    subjects = ["Boom", "Lot A", "Lot B", "Lot C"]
+
+    def session(subject: str) -> int:
+        with smtp_client(sb) as client:
+            client.auth("XOAUTH2", xoauth2(JEANNE, token))
+            client.mail(JEANNE)
+            client.rcpt(KARIM)
+            return client.data(letter(JEANNE, KARIM, subject).as_bytes())[0]
+
+    with engine.begin() as connection:
+        for statement in create:
+            connection.execute(text(statement))
+    try:
+        with ThreadPoolExecutor(len(subjects)) as pool:
+            codes = dict(zip(subjects, pool.map(session, subjects), strict=True))
+    finally:
+        with engine.begin() as connection:
+            for statement in drop:
+                connection.execute(text(statement))
+        engine.dispose()
+    assert codes["Boom"] == 451 and set(codes.values()) <= {250, 451}
+    stored = {row["subject"] for row in sb.admin("mss", "GET", "snapshot").json()["tables"]["messages"]}
+    assert {s for s, code in codes.items() if code == 250} == stored & set(subjects)
