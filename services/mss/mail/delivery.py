@@ -212,6 +212,12 @@ def _load_mailboxes(session: Session, addresses: list[str], rows: Mapping[str, M
         known.update({address: found.get(address) for address in wanted})
 
 
+#: An empty JSON list, the same object in every row: the prepared INSERT serialises a
+#: value once per batch, whichever rows share it (most messages have no Cc, attachment
+#: or keyword).
+_EMPTY: tuple[()] = ()
+
+
 def copy_id() -> str:
     """A new copy's id: a UUID in the RFC 9562 version 7 layout (48 bits of Unix time in
     milliseconds, then random bits), not a random version 4 one. Ids that grow with time
@@ -271,7 +277,6 @@ def store(
 
     received = utcnow()
     copies = [(sender, "Sent", True), *((box, "INBOX", False) for box in rcpts)]
-    keywords: list[str] = []  # one object for the copies: serialised once (prepared.py)
     rows: list[dict[str, object]] = []
     for box, folder, seen in copies:
         row_id = copy_id()
@@ -287,9 +292,9 @@ def store(
                 "sender": sender.address,
                 "sender_kind": kind,
                 "to": parsed.to,
-                "cc": parsed.cc,
+                "cc": parsed.cc or _EMPTY,
                 "subject": parsed.subject,
-                "attachments": attachments,
+                "attachments": attachments or _EMPTY,
                 "raw": raw,
                 "size": len(raw),
                 "received_at": received,
@@ -298,7 +303,7 @@ def store(
                 "answered": False,
                 "deleted": False,
                 "draft": False,
-                "keywords": keywords,
+                "keywords": _EMPTY,
             }
         )
         if folder == "Sent":
