@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from services.dmp.access.caller import Caller, caller_from_request
 from services.dmp.settings import DmpSettings
@@ -38,9 +37,7 @@ def get_auth(request: Request) -> ResourceServer:
 
 async def get_principal(request: Request) -> Principal:
     """The caller from its Pro Santé Connect or Mon espace santé token, or a 401."""
-    auth = get_auth(request)
-    known = auth.known(request)
-    return known if known is not None else await run_in_threadpool(auth.authenticate, request)
+    return await get_auth(request).caller(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

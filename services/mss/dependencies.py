@@ -1,4 +1,5 @@
-"""Dependency aliases of MSSanté's endpoints."""
+"""Dependency aliases of MSSanté's endpoints: ``async def`` (FastAPI runs a plain ``def``
+dependency in the thread pool, a hop that costs more than these getters)."""
 
 from __future__ import annotations
 
@@ -18,17 +19,17 @@ def get_auth(request: Request) -> ResourceServer:
     return auth
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The caller from its Pro Santé Connect or Mon espace santé token, or a 401."""
-    return get_auth(request).authenticate(request)
+    return await get_auth(request).caller(request)
 
 
-def get_writer(request: Request) -> DeliveryWriter:
+async def get_writer(request: Request) -> DeliveryWriter:
     writer: DeliveryWriter = request.app.state.writer
     return writer
 
 
-def get_settings(request: Request) -> MssSettings:
+async def get_settings(request: Request) -> MssSettings:
     settings = get_runtime(request).settings
     assert isinstance(settings, MssSettings)
     return settings

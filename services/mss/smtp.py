@@ -168,6 +168,16 @@ class MssHandler:
         code = 421 if hit.status >= 500 else 450
         return f"{code} 4.3.0 {hit.detail}"
 
+    async def handle_EHLO(
+        self, server: SMTP, session: SmtpSession, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """RFC 2920 PIPELINING, as MSSanté operators' MTAs (Postfix) announce it: a client may
+        send MAIL, RCPT and DATA without waiting for each reply. aiosmtpd reads and answers
+        buffered commands one after the other, in order, which is all RFC 2920 §3 asks of a
+        server; it does not announce the extension itself."""
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
     async def handle_MAIL(
         self, server: SMTP, session: SmtpSession, envelope: Envelope, address: str, options: list[str]
     ) -> str:

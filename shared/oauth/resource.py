@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from shared.oauth.bearer import bearer_token
@@ -66,6 +67,13 @@ class ResourceServer:
         verifier = self.router.verifier_for(token)
         claims = verifier.known(token)
         return None if claims is None else self._principal(verifier, claims)
+
+    async def caller(self, request: Request) -> Principal:
+        """For ``async`` dependencies: a kept answer is read on the event loop, anything else
+        is verified in the thread pool with the synchronous client (httpcore's asynchronous
+        one imports ``sniffio`` on every request, which costs more than the hop)."""
+        known = self.known(request)
+        return known if known is not None else await run_in_threadpool(self.authenticate, request)
 
     async def aauthenticate(self, request: Request) -> Principal:
         token = bearer_token(request)

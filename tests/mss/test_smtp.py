@@ -355,3 +355,17 @@ def test_a_batch_that_fails_to_store_is_answered_451_and_nothing_of_it_is_stored
     assert codes["Boom"] == 451 and set(codes.values()) <= {250, 451}
     stored = {row["subject"] for row in sb.admin("mss", "GET", "snapshot").json()["tables"]["messages"]}
     assert {s for s, code in codes.items() if code == 250} == stored & set(subjects)
+
+
+def test_pipelined_commands_are_answered_in_order(sb: Sandbox) -> None:
+    with smtp_client(sb) as client:
+        assert client.has_extn("pipelining")
+        client.auth("XOAUTH2", xoauth2(JEANNE, sb.psc_token("jeanne-martin")))
+        # RFC 2920: the envelope and DATA in one write; one reply each, in order.
+        client.send(
+            f"MAIL FROM:<{JEANNE}>\r\nRCPT TO:<personne@inconnu.mssante.fr>\r\nRCPT TO:<{KARIM}>\r\nDATA\r\n"
+        )
+        assert [client.getreply()[0] for _ in range(4)] == [250, 550, 250, 354]
+        client.send(letter(JEANNE, KARIM, "En pipeline").as_bytes() + b".\r\n")
+        assert client.getreply()[0] == 250
+    assert inbox(sb, sb.psc_token("karim-benali"), KARIM)[0]["subject"] == "En pipeline"
