@@ -19,12 +19,13 @@ each repetition (medians are printed):
 
 HTTP: ``wrk`` (1 thread, 8 connections, ``--seconds``) posts the same small JSON message
 to ``POST /api/messages`` of a whole sandbox (``mes-sandbox up``, every service pinned to
-CPU 1: the token is verified and introspected at Pro Santé Connect on every request, as
-a real resource server does) and to a bare FastAPI endpoint that parses the same body.
+CPU 1: the token's signature is checked on every request and its introspection answer
+kept until Pro Santé Connect's next revocation event, as MSSanté does, README "Revocation
+events") and to a bare FastAPI endpoint that parses the same body.
 
 Beside each rate, the CPU microseconds the server spent per message or request (from
 /proc: user + system time of its process, threads included; for the HTTP sandbox, MSSanté
-and Pro Santé Connect, whose introspection endpoint every request calls, and the whole
+and Pro Santé Connect (its introspection endpoint, called once per token), and the whole
 sandbox): steadier than rates when other work shares the machine.
 
 ``--setup`` downloads the peers (apt-get download postfix, npm install maildev@3).
@@ -397,7 +398,7 @@ def bench_http(args: argparse.Namespace) -> list[list[str]]:
     bare_cpu = median([m[0] for m in cpu["hello"]])
     return [
         [
-            "MSSanté POST /api/messages (PSC token verified + introspected, stored)",
+            "MSSanté POST /api/messages (PSC token verified, answer kept, stored)",
             f"{ours:,.0f}",
             f"{ours / bare:.2f}x",
             f"{all_cpu:,.0f} (MSS {mss_cpu:,.0f}, PSC {psc_cpu:,.0f})",
