@@ -118,7 +118,7 @@ class Database:
     @contextmanager
     def dbapi_transaction(self) -> Iterator[Any]:
         """A write transaction on the bare DBAPI connection (sqlite3 or psycopg), for the few
-        hot paths that run statements compiled once (``services/psc_auth/oidc/prepared.py``):
+        hot paths that run statements compiled once (``shared/db/prepared.py``):
         a session costs ~200 µs per transaction and ~50 µs per statement on top of SQLite's
         own ~5. Writers queue as in :meth:`session`; committed when the block ends, rolled
         back if it raises. Engine events (``before_cursor_execute``...) do not see these

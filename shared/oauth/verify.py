@@ -139,7 +139,7 @@ class TokenVerifier:
 
     def verify(self, token: str) -> Claims:
         """The token's claims (merged with the introspection answer), or a 401."""
-        cached = self._cached(token)
+        cached = self.known(token)
         if cached is not None:
             return cached
         generation = self._generation
@@ -171,7 +171,7 @@ class TokenVerifier:
     # -- asynchronous ------------------------------------------------------------------
 
     async def averify(self, token: str) -> Claims:
-        cached = self._cached(token)
+        cached = self.known(token)
         if cached is not None:
             return cached
         generation = self._generation
@@ -216,9 +216,6 @@ class TokenVerifier:
 
     def known(self, token: str) -> Claims | None:
         """The claims kept for ``token`` if its answer is still good (no I/O), else ``None``."""
-        return self._cached(token)
-
-    def _cached(self, token: str) -> Claims | None:
         entry = self._active.get(token)
         if entry is None:
             return None

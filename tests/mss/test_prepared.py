@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import JSON, Boolean, Column, Integer, LargeBinary, MetaData, String, Table, insert, text
 
-from services.mss.mail.prepared import PreparedInsert
 from shared.db.base import UTCDateTime
 from shared.db.engine import Database
+from shared.db.prepared import PreparedInsert
 from tests.support import postgres_admin_url
 
 pytestmark = pytest.mark.db

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import insert
 
 from services.psc_auth.models import Base, PscSession
-from services.psc_auth.oidc.prepared import Prepared
 from services.psc_auth.reading import SELECT_SESSION, SESSIONS
 from shared.db.engine import Database
+from shared.db.prepared import Prepared
 
 pytestmark = pytest.mark.db
 

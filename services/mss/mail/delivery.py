@@ -32,9 +32,9 @@ from services.mss.errors import (
 )
 from services.mss.mail import integration, mdn, mime
 from services.mss.mail.addresses import AddressError, normalise
-from services.mss.mail.prepared import PreparedInsert
 from services.mss.models import Mailbox, Message
 from shared.db.base import utcnow
+from shared.db.prepared import PreparedInsert
 from shared.observability.exchanges import annotate
 
 _X_MSS_YES_NO = ("X-MSS-INS", "X-MSS-MES")
@@ -359,7 +359,7 @@ _INSERT_COPIES = PreparedInsert(Message.metadata.tables[Message.__tablename__])
 
 def _write_copies(session: Session, rows: list[dict[str, object]]) -> None:
     """Give each copy the next UID of its mailbox, then INSERT them all with one prepared
-    statement (:mod:`~services.mss.mail.prepared`; the ORM's unit of work, even its bulk
+    statement (:mod:`shared.db.prepared`; the ORM's unit of work, even its bulk
     path, and Core's per-row parameters cost more than the rows)."""
     counts = collections.Counter(str(row["mailbox"]) for row in rows)
     next_uid = _take_uids(session, counts)

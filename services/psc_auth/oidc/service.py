@@ -19,10 +19,10 @@ from services.psc_auth.mfa.service import Factors
 from services.psc_auth.models import AuthorizationCode, CibaRequest, EcpsRequest
 from services.psc_auth.oidc.authorize import SCOPES
 from services.psc_auth.oidc.client_auth import ClientAuthenticator
-from services.psc_auth.oidc.prepared import Prepared
 from services.psc_auth.reading import INSERT_ISSUED, INSERT_REFRESH, REFRESH, SESSIONS
 from services.psc_auth.registry import Client
 from services.psc_auth.service import AMR_PUSH, LoginSession, TokenService
+from shared.db.prepared import Prepared
 from shared.errors import InsufficientScopeError, InvalidTokenError, OAuthError
 from shared.oauth import pkce
 from shared.oauth.client_auth import PresentedClient
