@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.dmp import b64
 from services.dmp.dates import instant
 from services.dmp.models import Binary, Document, DocumentList
 
@@ -108,12 +109,10 @@ def document_list(row: DocumentList, base_url: str, members: list[str]) -> dict[
 
 
 def binary(row: Binary) -> dict[str, Any]:
-    import base64
-
     return {
         "resourceType": "Binary",
         "id": row.id,
         "meta": {"versionId": "1", "lastUpdated": instant(row.created_at)},
         "contentType": row.content_type,
-        "data": base64.b64encode(row.data).decode("ascii"),
+        "data": b64.encode(row.data),
     }

@@ -10,11 +10,11 @@ problem is collected and reported at once (one OperationOutcome, nothing written
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.dmp import b64
 from services.dmp.errors import (
     DUPLICATE_IN_MESSAGE,
     FHIR_DOCUMENT_NOT_SUPPORTED,
@@ -50,6 +50,8 @@ class DocPlan:
     resource: dict[str, Any]
     facts: DocFacts
     content: bytes = b""
+    #: ``Attachment.hash`` of ``content`` (computed once: the Binary row keeps it too).
+    digest: str = ""
     binary_index: int | None = None
     #: The id (entryUUID) of the DocumentReference it replaces.
     replaces: str | None = None
@@ -257,7 +259,7 @@ def _content(plan: DocPlan, entries: list[dict[str, Any]], problems: Problems) -
     plan.binary_index = binary_index
     binary = entries[binary_index]["resource"]
     try:
-        plan.content = base64.b64decode(str(binary.get("data") or ""), validate=True)
+        plan.content = b64.decode(str(binary.get("data") or ""))
     except (binascii.Error, ValueError):
         problems.error(
             "Binary.data is not base64", f"{_where(binary_index)}.data", code="value", structural=True
@@ -275,11 +277,12 @@ def _content(plan: DocPlan, entries: list[dict[str, Any]], problems: Problems) -
             code="value",
             xds=REPOSITORY_METADATA_ERROR,
         )
-    check_size_and_hash(facts, plan.content, at, problems)
+    plan.digest = check_size_and_hash(facts, plan.content, at, problems)
 
 
-def check_size_and_hash(facts: DocFacts, content: bytes, at: str, problems: Problems) -> None:
-    """``size`` and ``hash`` (base64 SHA-1) must describe ``content`` exactly (MHD ITI-65)."""
+def check_size_and_hash(facts: DocFacts, content: bytes, at: str, problems: Problems) -> str:
+    """``size`` and ``hash`` (base64 SHA-1) must describe ``content`` exactly (MHD ITI-65);
+    the hash of ``content``."""
     if facts.size is not None and facts.size != len(content):
         problems.error(
             f"attachment.size is {facts.size} but the document has {len(content)} bytes",
@@ -295,6 +298,7 @@ def check_size_and_hash(facts: DocFacts, content: bytes, at: str, problems: Prob
             code="value",
             xds=REPOSITORY_METADATA_ERROR,
         )
+    return digest
 
 
 def _members(plan: ListPlan, entries: list[dict[str, Any]], problems: Problems) -> None:

@@ -13,7 +13,6 @@ when absent it is filled from the publisher's structure, with a warning.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
 import hashlib
@@ -21,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.dmp import b64
 from services.dmp import terminology as term
 from services.dmp.dates import DateError, parse_moment
 from services.dmp.errors import (
@@ -68,7 +68,7 @@ class DocFacts:
 
 def attachment_hash(content: bytes) -> str:
     """FHIR ``Attachment.hash``: the base64 of the SHA-1 of the bytes (R4 §datatypes)."""
-    return base64.b64encode(hashlib.sha1(content).digest()).decode()  # noqa: S324 - the spec's hash
+    return b64.encode(hashlib.sha1(content).digest())  # noqa: S324 - the spec's hash
 
 
 def as_dict(value: Any) -> dict[str, Any]:
@@ -222,7 +222,7 @@ def _security(resource: dict[str, Any], where: str, problems: Problems, facts: D
 
 def _hash(value: Any, expression: str, problems: Problems) -> str | None:
     try:
-        raw = base64.b64decode(str(value), validate=True)
+        raw = b64.decode(str(value))
     except (binascii.Error, ValueError):
         problems.error(
             "attachment.hash is not base64", expression, code="value", xds=REPOSITORY_METADATA_ERROR
@@ -284,7 +284,7 @@ def _content(resource: dict[str, Any], where: str, problems: Problems, facts: Do
             )
         else:
             try:
-                facts.data = base64.b64decode(str(attachment["data"]), validate=True)
+                facts.data = b64.decode(str(attachment["data"]))
             except (binascii.Error, ValueError):
                 problems.error("attachment.data is not base64", f"{at}.data", code="value", structural=True)
     else:

@@ -144,9 +144,16 @@ def new_document(
 
 
 def new_binary(
-    session: Session, dossier: Dossier, binary_id: str, content_type: str, content: bytes, now: dt.datetime
+    session: Session,
+    dossier: Dossier,
+    binary_id: str,
+    content_type: str,
+    content: bytes,
+    now: dt.datetime,
+    digest: str | None = None,
 ) -> None:
-    digest = attachment_hash(content)
+    """``digest``: the content's ``Attachment.hash`` when the caller has it already."""
+    digest = digest or attachment_hash(content)
     values = {
         "id": binary_id,
         "dossier_id": dossier.id,

@@ -197,7 +197,9 @@ def _write(
     for index in sorted(plan.binaries):
         checkpoint(ctx.faults, "Binary")
         owner = next(d for d in plan.documents if d.binary_index == index)
-        new_binary(session, dossier, ids[index], owner.facts.content_type, owner.content, ctx.now)
+        new_binary(
+            session, dossier, ids[index], owner.facts.content_type, owner.content, ctx.now, owner.digest
+        )
         entries[index] = _entry("Binary", ids[index], ctx.base_url, "201 Created", None, ctx.now, [])
     for index in sorted(by_index):
         doc = by_index[index]
