@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 
 from services.psc_auth import sandbox_routes
 from services.psc_auth.clock import Clock
@@ -25,6 +26,7 @@ from services.psc_auth.mfa.service import Factors
 from services.psc_auth.models import Base, SigningKey
 from services.psc_auth.oidc import routes as oidc_routes
 from services.psc_auth.oidc.client_auth import ClientAuthenticator
+from services.psc_auth.oidc.hot import HotEndpoints
 from services.psc_auth.oidc.service import OidcService
 from services.psc_auth.registry import Registry
 from services.psc_auth.seed import seed
@@ -131,8 +133,10 @@ def create_app(
         ),
         sandbox_routers=(sandbox_routes.router,),
         error_formats=ErrorFormats(((f"{realm}{PSC_OIDC_PATH}", ErrorFormat.OAUTH),)),
+        # Inside the platform's middleware: the events of a request leave before its
+        # answer, and the token and introspection endpoints are answered before routing.
+        middleware=(Middleware(EventsMiddleware), Middleware(HotEndpoints, realm_path=realm)),
     )
     app = build_app(spec, settings, lifespan=_lifespan, peer_transport=peer_transport)
     app.add_exception_handler(PageError, _page_error)
-    app.add_middleware(EventsMiddleware)
     return app

@@ -71,12 +71,15 @@ TokensDep = Annotated[TokenService, Depends(get_tokens)]
 
 
 async def oauth_form(request: Request) -> dict[str, str]:
+    return parse_oauth_form(request.headers.get("content-type"), await request.body())
+
+
+def parse_oauth_form(content_type: str | None, body: bytes) -> dict[str, str]:
     """An OAuth request body: ``application/x-www-form-urlencoded``, each parameter once,
     empty values treated as absent (RFC 6749 §3.1, §3.2)."""
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = (content_type or "").split(";", 1)[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
-    body = await request.body()
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError) as exc:

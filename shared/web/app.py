@@ -63,9 +63,15 @@ def build_app(
         description=spec.description,
         version=__version__,
         lifespan=app_lifespan,
+        # The sandbox traces requests itself (W3C traceparent, the recorded exchanges):
+        # FastAPI's native OpenTelemetry would only look for global providers per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     install_error_handlers(app, spec.error_formats)
+    # Each add_middleware wraps the ones added before it: the service's go in first.
+    for middleware in reversed(spec.middleware):
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(
         SandboxMiddleware,
         service=spec.name,

@@ -224,7 +224,15 @@ class SandboxMiddleware:
         notes: list[str],
         fault: dict[str, Any] | None,
     ) -> None:
-        response_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_response_headers}
+        limit = self.body_limit
+
+        def complete(exchange: Exchange) -> None:
+            # Decoding headers and bodies waits for the first read of the exchange.
+            response_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_response_headers}
+            exchange.client_id = client_hint(headers)
+            exchange.request = make_message(dict(headers.items()), request_body, limit, size=request_size)
+            exchange.response = make_message(response_headers, response_body, limit, size=response_size)
+
         self.exchanges.add(
             Exchange(
                 service=self.service,
@@ -240,10 +248,8 @@ class SandboxMiddleware:
                 parent_span_id=span.parent_span_id,
                 status=status,
                 duration_ms=round(duration_ms, 3),
-                client_id=client_hint(headers),
-                request=make_message(dict(headers.items()), request_body, self.body_limit, size=request_size),
-                response=make_message(response_headers, response_body, self.body_limit, size=response_size),
                 notes=list(notes),
                 fault=fault,
+                pending=complete,
             )
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter
 from sqlalchemy import MetaData
+from starlette.middleware import Middleware
 
 from shared.db import migrate
 from shared.db.engine import Database
@@ -45,6 +46,10 @@ class ServiceSpec:
     sandbox_routers: Sequence[APIRouter] = ()
     error_formats: ErrorFormats = field(default_factory=ErrorFormats)
     static_dir: Path | None = None
+    #: The service's own pure-ASGI middleware, outermost first. They run inside the
+    #: platform's (``SandboxMiddleware``): what they answer is traced, faulted, recorded
+    #: and logged like any route's answer.
+    middleware: Sequence[Middleware] = ()
 
 
 @dataclass

@@ -104,3 +104,21 @@ def test_fault_specs_are_validated() -> None:
         FaultSpec(path="/x")
     with pytest.raises(ValidationError):
         FaultSpec(path="/x", status=302)
+
+
+def test_what_a_recorder_defers_is_filled_in_once_at_the_first_read() -> None:
+    log = ExchangeLog("s", capacity=10)
+    calls: list[int] = []
+
+    def fill(exchange: Exchange) -> None:
+        calls.append(exchange.id)
+        exchange.client_id = "dpi-valmont"
+
+    deferred = _exchange("t", datetime(2026, 11, 23, tzinfo=UTC))
+    deferred.pending = fill
+    log.add(deferred)
+    assert calls == []  # nothing is decoded while requests are answered
+    (read,) = log.query(trace_id="t")
+    assert (calls, read.client_id, read.pending) == ([1], "dpi-valmont", None)
+    data = log.query()[0].to_json()
+    assert calls == [1] and "pending" not in data and data["client_id"] == "dpi-valmont"

@@ -3,7 +3,6 @@ layout: ``{issuer}/protocol/openid-connect/...``, fr-ecosystem.md §1.1)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,27 +10,17 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from services.psc_auth.dependencies import SESSION_COOKIE, FormDep, Psc, PscDep, oauth_form
+from services.psc_auth.dependencies import SESSION_COOKIE, FormDep, PscDep, oauth_form
+from services.psc_auth.oidc import hot
 from services.psc_auth.oidc import logout as logout_flow
 from services.psc_auth.oidc.discovery import document
-from shared.errors import OAuthError
+from services.psc_auth.oidc.hot import NO_STORE, json_response
 from shared.oauth.bearer import bearer_token
 from shared.oauth.client_auth import presented_client
 from shared.oauth.issuers import PSC_OIDC_PATH
 from shared.oauth.revocation import revocation_request
 
 OIDC = PSC_OIDC_PATH
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _json(body: dict[str, Any], status: int = 200) -> Response:
-    """RFC 6749 §5.1: token responses are JSON and never cached."""
-    return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-        status_code=status,
-        media_type="application/json",
-        headers=NO_STORE,
-    )
 
 
 def discovery(psc: PscDep) -> dict[str, Any]:
@@ -39,45 +28,17 @@ def discovery(psc: PscDep) -> dict[str, Any]:
 
 
 def build_hot_router(realm_path: str) -> APIRouter:
-    """The token and introspection endpoints: every login, every software account and every
-    DMP or MSSanté request goes through them. They read the request themselves (no
-    dependency to solve) and ``create_app`` routes them first."""
+    """The token and introspection endpoints, as the OpenAPI document shows them;
+    :class:`hot.HotEndpoints` answers them before routing, through the same functions."""
     router = APIRouter(prefix=realm_path, tags=["OpenID Connect"])
 
     @router.post(f"{OIDC}/token", summary="Token endpoint (RFC 6749 §3.2)")
     async def token(request: Request) -> Response:
-        psc: Psc = request.app.state.psc
-        form = await oauth_form(request)
-        grant_type = form.get("grant_type")
-        if not grant_type:
-            raise OAuthError("invalid_request", "grant_type is required")
-        presented = presented_client(request.headers.get("authorization"), form)
-        fast = (
-            grant_type == "client_credentials"
-            and not psc.clients.needs_database(presented)
-            and psc.tokens.keys.ready
-            and psc.registry.ready
-        )
-        if fast:
-            # The software-account path touches no table: served on the event loop.
-            body = psc.oidc.client_credentials(psc.clients.authenticate_secret(presented), form.get("scope"))
-        else:
-            body = await psc.write(psc.oidc.token, presented, {**form, "grant_type": grant_type})
-        return _json(body)
+        return await hot.respond(hot.token, request)
 
     @router.post(f"{OIDC}/token/introspect", summary="Token introspection (RFC 7662)")
     async def introspect(request: Request) -> Response:
-        psc: Psc = request.app.state.psc
-        form = await oauth_form(request)
-        presented = presented_client(request.headers.get("authorization"), form)
-        token = form.get("token", "")
-
-        def inner(session: Session) -> dict[str, Any]:
-            psc.clients.require_confidential(psc.clients.authenticate(session, presented))
-            return psc.tokens.introspect(session, token) if token else {"active": False}
-
-        write = psc.clients.needs_database(presented)
-        return _json(await run_in_threadpool(psc.tokens.run, inner, write=write))
+        return await hot.respond(hot.introspect, request)
 
     return router
 
@@ -122,7 +83,7 @@ def build_router(realm_path: str) -> APIRouter:
             # OIDC Core §5.3.2: a signed JWT, with iss and aud, as application/jwt.
             signed = psc.tokens.sign({"iss": psc.tokens.issuer, "aud": client.client_id, **info})
             return Response(signed, media_type="application/jwt", headers=NO_STORE)
-        return _json(info)
+        return json_response(info)
 
     for method in ("GET", "POST"):
         router.add_api_route(
@@ -160,6 +121,6 @@ def build_router(realm_path: str) -> APIRouter:
     @router.post(f"{OIDC}/ext/ciba/auth", summary="Backchannel authentication (CIBA Core 1.0 §7)")
     async def ciba(request: Request, psc: PscDep, form: FormDep) -> Response:
         presented = presented_client(request.headers.get("authorization"), form)
-        return _json(await run_in_threadpool(psc.oidc.backchannel_authentication, presented, form))
+        return json_response(await run_in_threadpool(psc.oidc.backchannel_authentication, presented, form))
 
     return router

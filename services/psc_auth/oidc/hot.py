@@ -1,0 +1,111 @@
+"""The token and introspection endpoints, answered in front of the router.
+
+Every login, every software account and every DMP or MSSanté request whose token is not
+kept goes through these two endpoints. :class:`HotEndpoints` is a pure-ASGI middleware
+placed inside the platform's (so the exchange is still traced, faulted, recorded and
+logged, and PSC's revocation events still leave before the answer): it answers them
+without routing, dependency solving and the exception middleware, which cost PSC about
+a third of a client_credentials request (``python -m bench.psc``, README "How fast").
+The FastAPI routes of ``routes.py`` answer through the same functions: they are the ones
+the OpenAPI document shows, and the ones a request reaches if this middleware is absent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.psc_auth.dependencies import Psc, parse_oauth_form
+from shared.errors import OAuthError, SandboxError
+from shared.oauth.client_auth import presented_client
+from shared.oauth.issuers import PSC_OIDC_PATH
+from shared.web.errors import ErrorFormat, render
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+#: An endpoint's answer from the request's Content-Type, Authorization and body.
+Answer = Callable[[Psc, str | None, str | None, bytes], Awaitable[dict[str, Any]]]
+
+
+def json_response(body: dict[str, Any], status: int = 200) -> Response:
+    """RFC 6749 §5.1: token responses are JSON and never cached."""
+    return Response(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+        status_code=status,
+        media_type="application/json",
+        headers=NO_STORE,
+    )
+
+
+async def token(psc: Psc, content_type: str | None, authorization: str | None, body: bytes) -> dict[str, Any]:
+    """The token endpoint (RFC 6749 §3.2)."""
+    form = parse_oauth_form(content_type, body)
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthError("invalid_request", "grant_type is required")
+    presented = presented_client(authorization, form)
+    fast = (
+        grant_type == "client_credentials"
+        and not psc.clients.needs_database(presented)
+        and psc.tokens.keys.ready
+        and psc.registry.ready
+    )
+    if fast:
+        # The software-account path touches no table: served on the event loop.
+        return psc.oidc.client_credentials(psc.clients.authenticate_secret(presented), form.get("scope"))
+    return await psc.write(psc.oidc.token, presented, {**form, "grant_type": grant_type})
+
+
+async def introspect(
+    psc: Psc, content_type: str | None, authorization: str | None, body: bytes
+) -> dict[str, Any]:
+    """Token introspection (RFC 7662), for confidential clients."""
+    form = parse_oauth_form(content_type, body)
+    presented = presented_client(authorization, form)
+    token = form.get("token", "")
+
+    def inner(session: Session) -> dict[str, Any]:
+        psc.clients.require_confidential(psc.clients.authenticate(session, presented))
+        return psc.tokens.introspect(session, token) if token else {"active": False}
+
+    write = psc.clients.needs_database(presented)
+    return await run_in_threadpool(psc.tokens.run, inner, write=write)
+
+
+async def respond(answer: Answer, request: Request) -> Response:
+    """``answer`` for a Starlette request (errors raised: the caller renders them)."""
+    psc: Psc = request.app.state.psc
+    headers = request.headers
+    return json_response(
+        await answer(psc, headers.get("content-type"), headers.get("authorization"), await request.body())
+    )
+
+
+class HotEndpoints:
+    """Pure ASGI: ``POST`` to the token and introspection endpoints, answered here."""
+
+    def __init__(self, app: ASGIApp, realm_path: str) -> None:
+        self.app = app
+        self.answers: dict[str, Answer] = {
+            f"{realm_path}{PSC_OIDC_PATH}/token": token,
+            f"{realm_path}{PSC_OIDC_PATH}/token/introspect": introspect,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = self.answers.get(scope["path"]) if scope["type"] == "http" else None
+        if answer is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = await respond(answer, Request(scope, receive))
+        except SandboxError as exc:
+            # As the exception handlers render it on these paths (``ErrorFormat.OAUTH``).
+            response = render(exc.body(), ErrorFormat.OAUTH, None)
+        await response(scope, receive, send)
