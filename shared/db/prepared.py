@@ -91,6 +91,14 @@ class Prepared:
         raw = cursor.fetchone()
         if raw is None:
             return None
+        return self._convert(raw)
+
+    def all(self, cursor: Any, values: Mapping[str, Any]) -> list[Any]:
+        """Every row of a SELECT, as :meth:`first` gives one."""
+        cursor.execute(self.sql, self.parameters(values))
+        return [self._convert(raw) for raw in cursor.fetchall()]
+
+    def _convert(self, raw: Sequence[Any]) -> Any:
         return self._row(*(v if p is None else p(v) for v, p in zip(raw, self._results, strict=True)))
 
 

@@ -10,7 +10,8 @@ from typing import Any, Literal, TypeVar
 from sqlalchemy.orm import Session
 
 from services.dmp.access.caller import Caller
-from services.dmp.models import AuditRecord, Dossier, insert_row
+from services.dmp.models import AuditRecord, insert_row
+from services.dmp.patients.service import DossierKeys
 from shared.db.base import utcnow
 from shared.db.engine import Database
 from shared.errors import SandboxError
@@ -50,7 +51,7 @@ class Trace:
     #: Writes that go with the trace (the outbox of an emergency access), in its transaction.
     also: list[Callable[[Session], object]] = field(default_factory=list)
 
-    def about(self, dossier: Dossier) -> None:
+    def about(self, dossier: DossierKeys) -> None:
         # Plain values: the dossier's session may be rolled back before a failure is traced.
         self.dossier_id, self.ins, self.ins_oid = dossier.id, dossier.ins, dossier.ins_oid
 
@@ -61,11 +62,10 @@ class Trace:
         self.entities.extend({"type": resource_type, "id": i} for i in ids)
 
 
-def _record(
-    caller: Caller, trace: Trace, outcome: str, description: str | None
-) -> tuple[type[AuditRecord], dict[str, Any]]:
+def audit_values(caller: Caller, trace: Trace, outcome: str, description: str | None) -> dict[str, Any]:
+    """The ``audit_events`` row of a trace (every column)."""
     mes = caller.mes
-    return AuditRecord, dict(
+    return dict(
         id=str(uuid.uuid4()),
         recorded=utcnow(),
         dossier_id=trace.dossier_id,
@@ -92,7 +92,12 @@ def record_success(session: Session, caller: Caller, trace: Trace) -> None:
     """The trace of a successful access, in the same transaction as the access."""
     if trace.ins is None:
         return
-    insert_row(session, _record(caller, trace, "0", trace.basis))
+    insert_row(session, (AuditRecord, audit_values(caller, trace, "0", trace.basis)))
+    note_success(trace)
+
+
+def note_success(trace: Trace) -> None:
+    """The access rule that granted the request, on the exchange the console shows."""
     annotate(f"DMP: {SUBTYPES.get(trace.subtype, trace.subtype)} accordé — {trace.basis or 'autorisé'}")
 
 
@@ -103,7 +108,10 @@ def record_failure(db: Database, caller: Caller, trace: Trace, error: SandboxErr
         return
     outcome = "4" if error.status_code < 500 else "8"
     with db.session(write=True) as session:
-        insert_row(session, _record(caller, trace, outcome, f"{error.status_code} {error.detail}"))
+        insert_row(
+            session,
+            (AuditRecord, audit_values(caller, trace, outcome, f"{error.status_code} {error.detail}")),
+        )
     annotate(f"DMP: {SUBTYPES.get(trace.subtype, trace.subtype)} refusé — {error.detail}")
 
 

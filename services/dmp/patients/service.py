@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 from sqlalchemy import bindparam, select
@@ -22,6 +22,20 @@ EXT_CLOSED = f"{EXT_BASE}/dmp-closure"
 EXT_MT = f"{EXT_BASE}/dmp-medecin-traitant"
 EXT_AUTHORISATION = f"{EXT_BASE}/dmp-access-authorisation"
 FR_CORE_0203 = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
+
+
+class DossierKeys(Protocol):
+    """What names a DMP in the rows written to it: a :class:`Dossier`, or a row read
+    without the ORM (:mod:`services.dmp.publication.direct`)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def ins_oid(self) -> str: ...
+
+    @property
+    def ins(self) -> str: ...
 
 
 class InsError(ValueError):
@@ -115,7 +129,7 @@ def ins_identifier(dossier: Dossier) -> dict[str, Any]:
     }
 
 
-def subject_reference(dossier: Dossier) -> dict[str, Any]:
+def subject_reference(dossier: DossierKeys) -> dict[str, Any]:
     """How documents name their patient (the shape of the PDSm4DMP examples)."""
     return {"reference": f"Patient?identifier=urn:oid:{dossier.ins_oid}|{dossier.ins}"}
 

@@ -1,14 +1,17 @@
 """Writing the rows of a publication (ITI-65, ITI-105), and what a write needs.
 
-Each row is one Core INSERT executed at once (``insert_row``): the rows are in the database
-when the next fault checkpoint may fail (``/_sandbox/faults``, method ``DMP:STORE``), and
-the request's transaction rolls all of them back.
+Each row is one INSERT executed at once by an :data:`Insert` (``insert_row`` on the
+request's session, or a statement compiled once on a bare DBAPI connection:
+:mod:`services.dmp.publication.direct`): the rows are in the database when the next fault
+checkpoint may fail (``/_sandbox/faults``, method ``DMP:STORE``), and the request's
+transaction rolls all of them back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +22,9 @@ from services.dmp import terminology as term
 from services.dmp.access.caller import Caller
 from services.dmp.audit.service import Trace
 from services.dmp.errors import DUPLICATE_IN_REGISTRY, InjectedFault, Problems
-from services.dmp.models import Binary, Document, DocumentList, Dossier, insert_row
+from services.dmp.models import Base, Binary, Document, DocumentList, insert_row
 from services.dmp.patients import service as patients
+from services.dmp.patients.service import DossierKeys
 from services.dmp.publication.bundle import ListPlan
 from services.dmp.publication.metadata import DocFacts, attachment_hash
 from shared.faults import FaultBook
@@ -44,6 +48,19 @@ def checkpoint(faults: FaultBook, what: str) -> None:
         raise InjectedFault(hit.detail or f"fault injected while storing {what}", status=hit.status)
 
 
+#: Writes one new row (a model and every column's value) in the request's transaction.
+Insert = Callable[[type[Base], dict[str, Any]], None]
+
+
+def session_insert(session: Session) -> Insert:
+    """An :data:`Insert` on the request's session (``insert_row``)."""
+
+    def insert(model: type[Base], values: dict[str, Any]) -> None:
+        insert_row(session, (model, values))
+
+    return insert
+
+
 # Built once (on every publication's path).
 _UNIQUE_IDS = select(Document.unique_id).where(Document.unique_id.in_(bindparam("wanted", expanding=True)))
 
@@ -53,6 +70,11 @@ def check_unique_ids(session: Session, unique_ids: list[tuple[str, str]], proble
     if not wanted:
         return
     existing = set(session.connection().execute(_UNIQUE_IDS, {"wanted": wanted}).scalars())
+    report_duplicates(unique_ids, existing, problems)
+
+
+def report_duplicates(unique_ids: list[tuple[str, str]], existing: set[str], problems: Problems) -> None:
+    """XDSDuplicateUniqueIdInRegistry for each (uniqueId, expression) already in the DMP."""
     for uid, expression in unique_ids:
         if uid in existing:
             problems.error(
@@ -63,7 +85,7 @@ def check_unique_ids(session: Session, unique_ids: list[tuple[str, str]], proble
             )
 
 
-def stored_resource(resource: dict[str, Any], dossier: Dossier, caller: Caller) -> dict[str, Any]:
+def stored_resource(resource: dict[str, Any], dossier: DossierKeys, caller: Caller) -> dict[str, Any]:
     """The DocumentReference as kept: its subject normalised, no inline data, a custodian."""
     # Shallow copies: the request's resource is not used after this, only what changes is new.
     kept = {k: v for k, v in resource.items() if k not in ("id", "meta", "identifier")}
@@ -95,8 +117,8 @@ class NewDocument:
 
 
 def new_document(
-    session: Session,
-    dossier: Dossier,
+    insert: Insert,
+    dossier: DossierKeys,
     resource: dict[str, Any],
     facts: DocFacts,
     *,
@@ -139,13 +161,13 @@ def new_document(
         resource=stored_resource(resource, dossier, ctx.caller),
         created_at=ctx.now,
     )
-    insert_row(session, (Document, values))
+    insert(Document, values)
     return NewDocument(values["id"], values["logical_id"], values)
 
 
 def new_binary(
-    session: Session,
-    dossier: Dossier,
+    insert: Insert,
+    dossier: DossierKeys,
     binary_id: str,
     content_type: str,
     content: bytes,
@@ -163,7 +185,7 @@ def new_binary(
         "sha1": digest,
         "created_at": now,
     }
-    insert_row(session, (Binary, values))
+    insert(Binary, values)
 
 
 def new_version(
@@ -187,7 +209,7 @@ def new_version(
 
 
 def submission_list(
-    session: Session, dossier: Dossier, plan: ListPlan, list_id: str, members: list[str], ctx: Context
+    insert: Insert, dossier: DossierKeys, plan: ListPlan, list_id: str, members: list[str], ctx: Context
 ) -> None:
     # A shallow copy: the request's resource is not used after this (written as JSON now).
     resource = {k: v for k, v in plan.resource.items() if k not in ("id", "meta", "entry")}
@@ -211,4 +233,4 @@ def submission_list(
         resource=resource,
         created_at=ctx.now,
     )
-    insert_row(session, (DocumentList, values))
+    insert(DocumentList, values)

@@ -33,15 +33,18 @@ from services.dmp.errors import (
 )
 from services.dmp.models import Document, Dossier
 from services.dmp.patients import service as patients
+from services.dmp.patients.service import DossierKeys
 from services.dmp.publication.bundle import DocPlan, ListPlan, Plan
 from services.dmp.publication.rows import (
     Context,
+    Insert,
     NewDocument,
     check_unique_ids,
     checkpoint,
     new_binary,
     new_document,
     new_version,
+    session_insert,
     submission_list,
 )
 from shared.errors import ForbiddenError, Issue, NotFoundError, UnprocessableError
@@ -185,11 +188,31 @@ def _write(
     patched: dict[int, dict[str, Any]],
     ctx: Context,
 ) -> dict[str, Any]:
+    entries = write_new(session_insert(session), dossier, plan, targets, ctx)
+    patches = {p.index: p for p in plan.patches}
+    for index in sorted(patches):
+        checkpoint(ctx.faults, "PATCH")
+        target = targets[patches[index].target]
+        fresh = new_version(
+            session, target, _without_managed(patched[index], target), ctx.now, status="superseded"
+        )
+        ctx.trace.add("DocumentReference", fresh.id)
+        entries[index] = _entry(
+            "DocumentReference", fresh.id, ctx.base_url, "200 OK", fresh.version, ctx.now, []
+        )
+    session.flush()
+    return response_bundle(entries, ctx)
+
+
+def write_new(
+    insert: Insert, dossier: DossierKeys, plan: Plan, targets: dict[str, Document], ctx: Context
+) -> list[dict[str, Any]]:
+    """The new Binary, DocumentReference and List rows of a submission; the response's
+    entries (those of the PATCHes left empty: :func:`_write` fills them)."""
     ids = {index: str(uuid.uuid4()) for index in plan.binaries}
     list_ids = {p.index: str(uuid.uuid4()) for p in [plan.submission_set, *plan.folders]}
     by_index: dict[int, DocPlan] = {d.index: d for d in plan.documents}
     lists: dict[int, ListPlan] = {p.index: p for p in [plan.submission_set, *plan.folders]}
-    patches = {p.index: p for p in plan.patches}
     entries: list[dict[str, Any]] = [{} for _ in range(plan.size)]
     documents: dict[int, NewDocument] = {}
     # Written kind by kind, parents first, each row by an INSERT executed at once (the rows
@@ -198,7 +221,7 @@ def _write(
         checkpoint(ctx.faults, "Binary")
         owner = next(d for d in plan.documents if d.binary_index == index)
         new_binary(
-            session, dossier, ids[index], owner.facts.content_type, owner.content, ctx.now, owner.digest
+            insert, dossier, ids[index], owner.facts.content_type, owner.content, ctx.now, owner.digest
         )
         entries[index] = _entry("Binary", ids[index], ctx.base_url, "201 Created", None, ctx.now, [])
     for index in sorted(by_index):
@@ -207,7 +230,7 @@ def _write(
         assert doc.binary_index is not None
         replaced = targets.get(doc.replaces or "")
         row = new_document(
-            session,
+            insert,
             dossier,
             doc.resource,
             doc.facts,
@@ -224,22 +247,16 @@ def _write(
     for index in sorted(lists):
         checkpoint(ctx.faults, "List")
         members = [documents[i].logical_id for i in lists[index].member_indexes]
-        submission_list(session, dossier, lists[index], list_ids[index], members, ctx)
+        submission_list(insert, dossier, lists[index], list_ids[index], members, ctx)
         ctx.trace.add("List", list_ids[index])
         entries[index] = _entry(
             "List", list_ids[index], ctx.base_url, "201 Created", 1, ctx.now, plan.warnings.get(index, [])
         )
-    for index in sorted(patches):
-        checkpoint(ctx.faults, "PATCH")
-        target = targets[patches[index].target]
-        fresh = new_version(
-            session, target, _without_managed(patched[index], target), ctx.now, status="superseded"
-        )
-        ctx.trace.add("DocumentReference", fresh.id)
-        entries[index] = _entry(
-            "DocumentReference", fresh.id, ctx.base_url, "200 OK", fresh.version, ctx.now, []
-        )
-    session.flush()
+    return entries
+
+
+def response_bundle(entries: list[dict[str, Any]], ctx: Context) -> dict[str, Any]:
+    """ITI-65's transaction-response Bundle."""
     return {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),

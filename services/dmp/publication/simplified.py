@@ -23,7 +23,14 @@ from services.dmp.patients import service as patients
 from services.dmp.patients.service import InsError
 from services.dmp.publication.bundle import check_size_and_hash
 from services.dmp.publication.metadata import attachment_hash, check_document
-from services.dmp.publication.rows import Context, check_unique_ids, checkpoint, new_binary, new_document
+from services.dmp.publication.rows import (
+    Context,
+    check_unique_ids,
+    checkpoint,
+    new_binary,
+    new_document,
+    session_insert,
+)
 from services.dmp.publication.service import open_dossier
 from shared.errors import Issue
 from shared.personas import Personas
@@ -80,10 +87,11 @@ def publish(
     resource["content"] = [content_element]
     binary_id, list_id = str(uuid.uuid4()), str(uuid.uuid4())
     checkpoint(ctx.faults, "Binary")
-    new_binary(session, dossier, binary_id, facts.content_type, content, ctx.now)
+    insert = session_insert(session)
+    new_binary(insert, dossier, binary_id, facts.content_type, content, ctx.now)
     checkpoint(ctx.faults, "DocumentReference")
     written = new_document(
-        session, dossier, resource, facts, binary_id=binary_id, submission_set_id=list_id, ctx=ctx
+        insert, dossier, resource, facts, binary_id=binary_id, submission_set_id=list_id, ctx=ctx
     )
     row = written.row()
     checkpoint(ctx.faults, "List")

@@ -1,0 +1,168 @@
+"""ITI-65's usual case on a bare DBAPI connection (issue #4): a submission of new documents
+to an open DMP the caller may feed, with nothing already in the DMP.
+
+Through the request's session a publication cost ~2 ms of CPU of SQLAlchemy's machinery
+(the session, the ORM's load of the DMP, ~50 µs per statement on top of the database's own
+few) for ~7 statements. Here the same statements, compiled once for the database's dialect
+(:mod:`shared.db.prepared`), run on :meth:`shared.db.engine.Database.dbapi_transaction`'s
+connection: one SELECT reads the DMP with the holder's controls, one per document looks
+for its uniqueId, then the INSERTs of :func:`services.dmp.publication.service.write_new`
+(the same code, fault checkpoints included) and the trace's, and one commit.
+
+The rules are the same functions as the full path's (``policy.publish``,
+``report_duplicates``); a refusal, a duplicate or an injected fault is traced in a
+transaction of its own exactly as :func:`services.dmp.audit.service.run_traced` does.
+What this path leaves to the full one (:func:`services.dmp.publication.service.submit`)
+it gives back, having written nothing: a replacement (it reads and renders the replaced
+document through the ORM) and an unknown patient.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.engine import Dialect
+
+from services.dmp.access import policy
+from services.dmp.access.policy import DossierFacts
+from services.dmp.audit.service import audit_values, note_success, record_failure
+from services.dmp.errors import Problems
+from services.dmp.models import (
+    AuditRecord,
+    Base,
+    Binary,
+    Document,
+    DocumentList,
+    Dossier,
+    ProfessionalControl,
+)
+from services.dmp.publication.bundle import Plan
+from services.dmp.publication.rows import Context, report_duplicates
+from services.dmp.publication.service import response_bundle, write_new
+from shared.db.engine import Database
+from shared.db.prepared import Prepared
+from shared.errors import SandboxError
+
+DOSSIERS = cast(Table, Dossier.__table__)
+CONTROLS = cast(Table, ProfessionalControl.__table__)
+#: The DMP and what the rules need of it, with one row per control of the holder (or one
+#: with NULL controls): ``facts_of`` without the ORM.
+_DOSSIER = (
+    select(
+        DOSSIERS.c.id,
+        DOSSIERS.c.ins_oid,
+        DOSSIERS.c.ins,
+        DOSSIERS.c.status,
+        DOSSIERS.c.medecin_traitant,
+        DOSSIERS.c.break_glass_objection,
+        CONTROLS.c.idnat,
+        CONTROLS.c.kind,
+        CONTROLS.c.until,
+    )
+    .select_from(DOSSIERS)
+    .outerjoin(CONTROLS, CONTROLS.c.dossier_id == DOSSIERS.c.id)
+)
+_BY_INS = _DOSSIER.where(DOSSIERS.c.ins_oid == bindparam("oid"), DOSSIERS.c.ins == bindparam("ins"))
+_BY_ID = _DOSSIER.where(DOSSIERS.c.id == bindparam("id"))
+_UNIQUE_ID = select(Document.unique_id).where(Document.unique_id == bindparam("uid"))
+
+
+class _Statements:
+    """This path's statements, compiled for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.by_ins = Prepared(_BY_INS, dialect)
+        self.by_id = Prepared(_BY_ID, dialect)
+        self.unique_id = Prepared(_UNIQUE_ID, dialect)
+        self.inserts: dict[type[Base], Prepared] = {}
+        for model in (Binary, Document, DocumentList, AuditRecord):
+            table = cast(Table, model.__table__)
+            keys = [c.key for c in table.columns]
+            self.inserts[model] = Prepared(insert(table), dialect, column_keys=keys)
+
+
+_COMPILED: weakref.WeakKeyDictionary[Dialect, _Statements] = weakref.WeakKeyDictionary()
+
+
+def _statements(db: Database) -> _Statements:
+    dialect = db.engine.dialect
+    statements = _COMPILED.get(dialect)
+    if statements is None:
+        statements = _COMPILED[dialect] = _Statements(dialect)
+    return statements
+
+
+class _Fallback(Exception):
+    """This path met what it leaves to the full one (its transaction is rolled back)."""
+
+
+def _care_team() -> tuple[frozenset[str], frozenset[str]]:
+    # Publishing does not look at the care team (policy.publish); should a rule ever need
+    # it, the full path, which loads it, answers.
+    raise _Fallback
+
+
+def _facts(rows: list[Any]) -> DossierFacts:
+    first = rows[0]
+    return DossierFacts(
+        id=first.id,
+        ins=first.ins,
+        ins_oid=first.ins_oid,
+        open=first.status == "open",
+        medecin_traitant=first.medecin_traitant,
+        break_glass_objection=first.break_glass_objection,
+        blocked=frozenset(r.idnat for r in rows if r.kind == "blocked"),
+        authorized={r.idnat: r.until for r in rows if r.kind == "authorized"},
+        care_team=_care_team,
+    )
+
+
+def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any] | None:
+    """ITI-65 after :func:`plan_transaction`, traced: the transaction-response Bundle, or
+    ``None`` (nothing written, nothing traced) when the full path must answer."""
+    if plan.patches or any(doc.replaces for doc in plan.documents):
+        return None
+    statements = _statements(db)
+    trace = ctx.trace
+    try:
+        with db.dbapi_transaction() as connection:
+            cursor = connection.cursor()
+            subject = plan.subject
+            if subject.dossier_id is not None:
+                rows = statements.by_id.all(cursor, {"id": subject.dossier_id})
+            else:
+                rows = statements.by_ins.all(cursor, {"oid": subject.oid or "", "ins": subject.ins or ""})
+            if not rows:
+                raise _Fallback  # the full path refuses it (no DMP) and traces the refusal
+            dossier = rows[0]
+            trace.about(dossier)
+            trace.basis = policy.publish(ctx.caller, _facts(rows))
+            if trace.also:
+                raise _Fallback  # writes of the trace's own: they need the session
+            unique_ids = [
+                (p.facts.unique_id, f"Bundle.entry[{p.index}].resource.masterIdentifier")
+                for p in plan.documents
+            ]
+            existing = {
+                uid
+                for uid, _ in unique_ids
+                if uid and statements.unique_id.first(cursor, {"uid": uid}) is not None
+            }
+            problems = Problems()
+            report_duplicates(unique_ids, existing, problems)
+            problems.raise_if_any()
+
+            def write(model: type[Base], values: dict[str, Any]) -> None:
+                statements.inserts[model].execute(cursor, values)
+
+            entries = write_new(write, dossier, plan, {}, ctx)
+            write(AuditRecord, audit_values(ctx.caller, trace, "0", trace.basis))
+            note_success(trace)
+    except _Fallback:
+        return None
+    except SandboxError as error:
+        record_failure(db, ctx.caller, trace, error)
+        raise
+    return response_bundle(entries, ctx)
