@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -77,7 +76,7 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         clients=clients,
         oidc=OidcService(tokens, clients, factors),
         pages=pages,
-        writer=ThreadPoolExecutor(1, thread_name_prefix="psc-writer") if db.is_sqlite else None,
+        inline_writes=db.is_sqlite,
     )
     app.state.tokens = tokens
     await run_in_threadpool(keys.warm)
@@ -100,8 +99,6 @@ async def _lifespan(app: FastAPI, runtime: Runtime) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.events.aclose()
-        if app.state.psc.writer is not None:
-            app.state.psc.writer.shutdown(wait=True)
 
 
 async def _page_error(request: Request, exc: Exception) -> Response:

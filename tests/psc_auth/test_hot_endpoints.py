@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from fastapi import FastAPI
@@ -29,7 +30,7 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 def _app(folder: Path, *, hot: bool) -> FastAPI:
     application = create_app(PscSettings(data_dir=folder, admin_token="hot-admin"))
     if not hot:  # the middleware stack is built at the first request
-        application.user_middleware = [m for m in application.user_middleware if m.cls is not HotEndpoints]
+        application.user_middleware = [m for m in application.user_middleware if cast(object, m.cls) is not HotEndpoints]
     return application
 
 
