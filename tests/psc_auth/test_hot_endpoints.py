@@ -30,7 +30,9 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 def _app(folder: Path, *, hot: bool) -> FastAPI:
     application = create_app(PscSettings(data_dir=folder, admin_token="hot-admin"))
     if not hot:  # the middleware stack is built at the first request
-        application.user_middleware = [m for m in application.user_middleware if cast(object, m.cls) is not HotEndpoints]
+        application.user_middleware = [
+            m for m in application.user_middleware if cast(object, m.cls) is not HotEndpoints
+        ]
     return application
 
 
