@@ -50,7 +50,7 @@ def test_a_publication_writes_its_rows_and_names_them_in_its_trace(
     assert binary["sha1"] == attachment["hash"] and binary["size"] == attachment["size"]
     listed = next(row for row in snapshot["lists"] if row["id"] == list_id)
     assert listed["members"] == [document["logical_id"]] and listed["kind"] == "submissionset"
-    trace = publications(sb)[-1]
+    [trace] = publications(sb)
     assert trace["outcome"] == "0" and trace["action"] == "C"
     assert trace["outcome_desc"] == "alimentation (information du patient)"
     assert trace["agent_id"] == jeanne.idnat and trace["patient_ins"] == "279035121518989"
@@ -104,7 +104,7 @@ def test_the_patient_may_be_named_by_the_dmps_patient_id(
     doc_id = answer.json()["entry"][1]["response"]["location"].split("/")[1]
     document = next(d for d in tables(sb)["documents"] if d["id"] == doc_id)
     assert document["dossier_id"] == patient_id
-    assert publications(sb)[-1]["dossier_id"] == patient_id
+    assert [t["dossier_id"] for t in publications(sb)] == [patient_id]
     unknown = dmp.post(
         "/fhir",
         json={
@@ -119,3 +119,24 @@ def test_the_patient_may_be_named_by_the_dmps_patient_id(
         headers=pro_headers(token),
     )
     assert unknown.status_code == 404
+
+
+def test_each_document_of_a_bundle_is_checked_against_the_dmp(
+    sb: Sandbox, dmp: httpx.Client, tokens: Callable[..., str], personas: Personas
+) -> None:
+    dominique, jeanne = personas.patient("dominique-pat-trois"), personas.professional("jeanne-martin")
+    headers = pro_headers(tokens("psc", "jeanne-martin"))
+    first = bundle(dominique, jeanne)
+    assert dmp.post("/fhir", json=first, headers=headers).status_code == 200
+    taken = first["entry"][1]["resource"]["masterIdentifier"]["value"]
+    before = {name: len(rows) for name, rows in tables(sb).items() if name != "audit_events"}
+    second = bundle(dominique, jeanne, documents=2)
+    assert second["entry"][3]["resource"]["resourceType"] == "DocumentReference"
+    second["entry"][3]["resource"]["masterIdentifier"]["value"] = taken
+    refused = dmp.post("/fhir", json=second, headers=headers)
+    assert refused.status_code == 422
+    [issue] = refused.json()["issue"]
+    assert issue["details"]["coding"][0]["code"] == "XDSDuplicateUniqueIdInRegistry"
+    assert issue["expression"] == ["Bundle.entry[3].resource.masterIdentifier"]
+    assert {name: len(rows) for name, rows in tables(sb).items() if name != "audit_events"} == before
+    assert sorted(t["outcome"] for t in publications(sb)) == ["0", "4"]

@@ -5,9 +5,10 @@ Through the request's session a publication cost ~2 ms of CPU of SQLAlchemy's ma
 (the session, the ORM's load of the DMP, ~50 µs per statement on top of the database's own
 few) for ~7 statements. Here the same statements, compiled once for the database's dialect
 (:mod:`shared.db.prepared`), run on :meth:`shared.db.engine.Database.dbapi_transaction`'s
-connection: one SELECT reads the DMP with the holder's controls, one per document looks
-for its uniqueId, then the INSERTs of :func:`services.dmp.publication.service.write_new`
-(the same code, fault checkpoints included) and the trace's, and one commit.
+connection: one SELECT reads the DMP, the holder's controls and whether the first
+document's uniqueId is taken (one more per further document), then the INSERTs of
+:func:`services.dmp.publication.service.write_new` (the same code, fault checkpoints
+included) and the trace's, and one commit. On PostgreSQL the INSERTs share one round trip.
 
 The rules are the same functions as the full path's (``policy.publish``,
 ``report_duplicates``); a refusal, a duplicate or an injected fault is traced in a
@@ -20,9 +21,10 @@ document through the ORM) and an unknown patient.
 from __future__ import annotations
 
 import weakref
+from contextlib import nullcontext
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, exists, insert, select
 from sqlalchemy.engine import Dialect
 
 from services.dmp.access import policy
@@ -64,8 +66,13 @@ _DOSSIER = (
     .select_from(DOSSIERS)
     .outerjoin(CONTROLS, CONTROLS.c.dossier_id == DOSSIERS.c.id)
 )
-_BY_INS = _DOSSIER.where(DOSSIERS.c.ins_oid == bindparam("oid"), DOSSIERS.c.ins == bindparam("ins"))
-_BY_ID = _DOSSIER.where(DOSSIERS.c.id == bindparam("id"))
+#: Whether the first document's uniqueId is in the DMP already, in the same statement (a
+#: bundle of one document, the usual one, then reads the database once).
+_FIRST_TAKEN = exists().where(Document.unique_id == bindparam("uid")).label("taken")
+_BY_INS = _DOSSIER.add_columns(_FIRST_TAKEN).where(
+    DOSSIERS.c.ins_oid == bindparam("oid"), DOSSIERS.c.ins == bindparam("ins")
+)
+_BY_ID = _DOSSIER.add_columns(_FIRST_TAKEN).where(DOSSIERS.c.id == bindparam("id"))
 _UNIQUE_ID = select(Document.unique_id).where(Document.unique_id == bindparam("uid"))
 
 
@@ -129,11 +136,16 @@ def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any] | No
     try:
         with db.dbapi_transaction() as connection:
             cursor = connection.cursor()
-            subject = plan.subject
+            unique_ids = [
+                (p.facts.unique_id, f"Bundle.entry[{p.index}].resource.masterIdentifier")
+                for p in plan.documents
+            ]
+            subject, first = plan.subject, unique_ids[0][0]
             if subject.dossier_id is not None:
-                rows = statements.by_id.all(cursor, {"id": subject.dossier_id})
+                rows = statements.by_id.all(cursor, {"id": subject.dossier_id, "uid": first})
             else:
-                rows = statements.by_ins.all(cursor, {"oid": subject.oid or "", "ins": subject.ins or ""})
+                values = {"oid": subject.oid or "", "ins": subject.ins or "", "uid": first}
+                rows = statements.by_ins.all(cursor, values)
             if not rows:
                 raise _Fallback  # the full path refuses it (no DMP) and traces the refusal
             dossier = rows[0]
@@ -141,15 +153,12 @@ def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any] | No
             trace.basis = policy.publish(ctx.caller, _facts(rows))
             if trace.also:
                 raise _Fallback  # writes of the trace's own: they need the session
-            unique_ids = [
-                (p.facts.unique_id, f"Bundle.entry[{p.index}].resource.masterIdentifier")
-                for p in plan.documents
-            ]
-            existing = {
+            existing = {first} if first and dossier.taken else set()
+            existing.update(
                 uid
-                for uid, _ in unique_ids
+                for uid, _ in unique_ids[1:]
                 if uid and statements.unique_id.first(cursor, {"uid": uid}) is not None
-            }
+            )
             problems = Problems()
             report_duplicates(unique_ids, existing, problems)
             problems.raise_if_any()
@@ -157,8 +166,12 @@ def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any] | No
             def write(model: type[Base], values: dict[str, Any]) -> None:
                 statements.inserts[model].execute(cursor, values)
 
-            entries = write_new(write, dossier, plan, {}, ctx)
-            write(AuditRecord, audit_values(ctx.caller, trace, "0", trace.basis))
+            # PostgreSQL: the INSERTs go in one round trip (psycopg's pipeline mode), each
+            # still a statement of its own run in order; an error, or a fault injected
+            # between two of them, rolls them all back as before.
+            with nullcontext() if db.is_sqlite else connection.pipeline():
+                entries = write_new(write, dossier, plan, {}, ctx)
+                write(AuditRecord, audit_values(ctx.caller, trace, "0", trace.basis))
             note_success(trace)
     except _Fallback:
         return None
