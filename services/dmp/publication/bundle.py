@@ -216,19 +216,25 @@ def _subjects(
     entries: list[dict[str, Any]], indexes: list[int], base_url: str, personas: Personas, problems: Problems
 ) -> SubjectRef | None:
     found: SubjectRef | None = None
+    # Every entry names the same patient, usually: its INS (and key) is checked once.
+    parsed: dict[str, SubjectRef | ValueError] = {}
     for index in sorted(indexes):
         reference = ((entries[index]["resource"].get("subject")) or {}).get("reference")
         if not reference:
             continue  # reported by the metadata checks
-        try:
-            subject = parse_subject(str(reference), base_url, personas)
-        except InsError as exc:
+        if str(reference) not in parsed:
+            try:
+                parsed[str(reference)] = parse_subject(str(reference), base_url, personas)
+            except ValueError as exc:  # InsError included
+                parsed[str(reference)] = exc
+        subject = parsed[str(reference)]
+        if isinstance(subject, InsError):
             problems.error(
-                f"subject INS: {exc}", f"{_where(index)}.subject", code="value", xds="XDSUnknownPatientId"
+                f"subject INS: {subject}", f"{_where(index)}.subject", code="value", xds="XDSUnknownPatientId"
             )
             continue
-        except ValueError as exc:
-            problems.error(str(exc), f"{_where(index)}.subject", code="invalid", structural=True)
+        if isinstance(subject, ValueError):
+            problems.error(str(subject), f"{_where(index)}.subject", code="invalid", structural=True)
             continue
         if found is None:
             found = subject
