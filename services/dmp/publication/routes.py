@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from services.dmp.audit.service import Trace, run_traced
 from services.dmp.dates import http_date
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/fhir", tags=["Publication (ITI-65, ITI-105)"])
 
 
 @router.post("", summary="ITI-65 Provide Document Bundle (TD2; TD2.1 replacement)")
-def provide_document_bundle(
+async def provide_document_bundle(
     request: Request, caller: CallerDep, runtime: RuntimeDep, base: BaseUrlDep, body: BodyDep
 ) -> Response:
     bundle = parse_resource(body, request.headers.get("content-type"))
@@ -30,11 +31,22 @@ def provide_document_bundle(
     trace = Trace("ITI-65", "C")
     ctx = Context(caller=caller, base_url=base, faults=runtime.faults, trace=trace, now=utcnow())
     db = runtime.database()
-    # The usual submission without the ORM; a replacement or an unknown patient takes the
-    # full path (the same rules, traces and answers).
-    answer = submit_direct(db, plan, ctx)
+    # The usual submission without the ORM (services/dmp/publication/direct.py). On SQLite
+    # it runs here, on the event loop, as Pro Santé Connect's token endpoint does: a local
+    # file and a transaction of a few hundred microseconds, shorter than the hand-off to a
+    # thread of the pool and back when they share a core. The process's other writers run
+    # in the pool and never hold the writer lock across an await, so waiting for it here
+    # (the GIL released) is short. PostgreSQL's round trips go to the pool, and so does the
+    # full path, which a replacement or an unknown patient takes (the same rules, traces
+    # and answers).
+    if db.is_sqlite:
+        answer = submit_direct(db, plan, ctx)
+    else:
+        answer = await run_in_threadpool(submit_direct, db, plan, ctx)
     if answer is None:
-        answer = run_traced(db, caller, trace, lambda session: submit(session, plan, ctx))
+        answer = await run_in_threadpool(
+            run_traced, db, caller, trace, lambda session: submit(session, plan, ctx)
+        )
     return fhir_response(answer, request)
 
 
