@@ -6,6 +6,7 @@ Service functions flush, never commit: the request owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
@@ -24,10 +25,29 @@ _CONTROLS = select(ProfessionalControl.idnat, ProfessionalControl.kind, Professi
 )
 
 
+def dossier_facts(
+    dossier: Any,
+    controls: Iterable[tuple[Any, Any, Any]],
+    care_team: Callable[[], tuple[frozenset[str], frozenset[str]]],
+) -> DossierFacts:
+    """What the rules need of a DMP, from its row (ORM or Core, the same columns) and its
+    holder's controls as ``(idnat, kind, until)`` rows (``kind`` ``None``: no control)."""
+    rows = list(controls)
+    return DossierFacts(
+        id=dossier.id,
+        ins=dossier.ins,
+        ins_oid=dossier.ins_oid,
+        open=dossier.status == "open",
+        medecin_traitant=dossier.medecin_traitant,
+        break_glass_objection=dossier.break_glass_objection,
+        blocked=frozenset(idnat for idnat, kind, _ in rows if kind == "blocked"),
+        authorized={idnat: until for idnat, kind, until in rows if kind == "authorized"},
+        care_team=care_team,
+    )
+
+
 def facts_of(session: Session, dossier: Dossier) -> DossierFacts:
     rows = session.connection().execute(_CONTROLS, {"dossier": dossier.id}).all()
-    blocked = frozenset(idnat for idnat, kind, _ in rows if kind == "blocked")
-    authorized = {idnat: until for idnat, kind, until in rows if kind == "authorized"}
 
     def care_team() -> tuple[frozenset[str], frozenset[str]]:
         members: set[str] = set()
@@ -45,17 +65,7 @@ def facts_of(session: Session, dossier: Dossier) -> DossierFacts:
             members.update(a["idnat"] for a in authors or () if a.get("idnat"))
         return frozenset(members), frozenset(organisations)
 
-    return DossierFacts(
-        id=dossier.id,
-        ins=dossier.ins,
-        ins_oid=dossier.ins_oid,
-        open=dossier.status == "open",
-        medecin_traitant=dossier.medecin_traitant,
-        break_glass_objection=dossier.break_glass_objection,
-        blocked=blocked,
-        authorized=authorized,
-        care_team=care_team,
-    )
+    return dossier_facts(dossier, rows, care_team)
 
 
 # -- the holder's controls (contract 3) ---------------------------------------------------

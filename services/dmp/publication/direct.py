@@ -31,6 +31,7 @@ from sqlalchemy.engine import Dialect
 
 from services.dmp.access import policy
 from services.dmp.access.policy import DossierFacts
+from services.dmp.access.service import dossier_facts
 from services.dmp.audit.service import audit_values, note_success, record_failure
 from services.dmp.errors import Problems
 from services.dmp.models import (
@@ -114,18 +115,7 @@ def _care_team() -> tuple[frozenset[str], frozenset[str]]:
 
 
 def _facts(rows: list[Any]) -> DossierFacts:
-    first = rows[0]
-    return DossierFacts(
-        id=first.id,
-        ins=first.ins,
-        ins_oid=first.ins_oid,
-        open=first.status == "open",
-        medecin_traitant=first.medecin_traitant,
-        break_glass_objection=first.break_glass_objection,
-        blocked=frozenset(r.idnat for r in rows if r.kind == "blocked"),
-        authorized={r.idnat: r.until for r in rows if r.kind == "authorized"},
-        care_team=_care_team,
-    )
+    return dossier_facts(rows[0], [(r.idnat, r.kind, r.until) for r in rows], _care_team)
 
 
 def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any] | None:
