@@ -25,6 +25,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from shared import jsoncodec
+
 _BEGIN = "sqlite_begin"
 #: ``PRAGMA busy_timeout``, in seconds: how long a writer waits for the database.
 BUSY_TIMEOUT = 10.0
@@ -54,11 +56,17 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+#: JSON columns (DMP resources, MSSanté headers, traces) through the services' codec: the
+#: DMP decodes ten of them per search. psycopg decodes with it too (SQLAlchemy installs
+#: the deserializer on each connection).
+_JSON_CODEC: dict[str, Any] = {"json_serializer": jsoncodec.dumps_text, "json_deserializer": jsoncodec.loads}
+
+
 def build_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **_JSON_CODEC)
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or "mode=memory" in url
     if not in_memory:
@@ -68,6 +76,7 @@ def build_engine(url: str) -> Engine:
         connect_args={"check_same_thread": False},
         # One shared connection for an in-memory database (each new one would be empty).
         poolclass=StaticPool if in_memory else None,
+        **_JSON_CODEC,
     )
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)

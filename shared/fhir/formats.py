@@ -1,7 +1,8 @@
 """FHIR content negotiation and (de)serialisation, JSON and XML (R4 §http.html#mime-type).
 
-Resources travel as plain ``dict`` inside the services (fast, and what ``json`` gives);
-``fhir.resources`` (R4B models) is used to read and write XML and to validate structure.
+Resources travel as plain ``dict`` inside the services, read and written as JSON with
+:mod:`shared.jsoncodec`; ``fhir.resources`` (R4B models) is used to read and write XML and
+to validate structure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared import jsoncodec
 from shared.errors import BadRequestError, NotAcceptableError, UnsupportedMediaTypeError
 
 FHIR_JSON = "application/fhir+json"
@@ -58,7 +60,7 @@ def negotiate_format(request: Request, *, strict: bool = False) -> Format:
 
 def dump(resource: dict[str, Any], fmt: Format) -> bytes:
     if fmt == "json":
-        return json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode()
+        return jsoncodec.dumps(resource)
     from fhir.resources.R4B import get_fhir_model_class
 
     model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
@@ -102,8 +104,8 @@ def parse_resource(body: bytes, content_type: str | None) -> dict[str, Any]:
         raise BadRequestError("the request has no body", fhir_code="required")
     if fmt == "json":
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = jsoncodec.loads(body)
+        except json.JSONDecodeError as exc:  # orjson's, for invalid UTF-8 too
             raise BadRequestError(f"the body is not valid JSON: {exc}", fhir_code="structure") from exc
         if not isinstance(data, dict) or "resourceType" not in data:
             raise BadRequestError(
