@@ -18,7 +18,7 @@ from __future__ import annotations
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Select, Table, insert
 from sqlalchemy.engine import Dialect
@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ClauseElement
 
 Processor = Callable[[Any], Any] | None
 Parameters = tuple[Any, ...] | dict[str, Any]
+S = TypeVar("S")
 
 
 class Prepared:
@@ -118,3 +119,18 @@ class PreparedInsert:
                 insert(self._table), connection.dialect, column_keys=keys
             )
         connection.exec_driver_sql(prepared.sql, prepared.many(rows))
+
+
+class PerDialect(Generic[S]):
+    """What ``build`` makes for a dialect (a set of :class:`Prepared` statements), made once
+    per dialect: one process may hold several engines (the tests run every service in one)."""
+
+    def __init__(self, build: Callable[[Dialect], S]) -> None:
+        self._build = build
+        self._made: weakref.WeakKeyDictionary[Dialect, S] = weakref.WeakKeyDictionary()
+
+    def __call__(self, dialect: Dialect) -> S:
+        made = self._made.get(dialect)
+        if made is None:
+            made = self._made[dialect] = self._build(dialect)
+        return made

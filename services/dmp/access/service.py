@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from services.dmp.access.policy import DossierFacts
@@ -19,16 +19,43 @@ from shared.db.base import utcnow
 from shared.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from shared.personas import Personas
 
+#: Loads the care team's (idNatPS, structures), only when a rule needs it.
+CareTeam = Callable[[], tuple[frozenset[str], frozenset[str]]]
+
 # Built once (the statement is on every request's path).
 _CONTROLS = select(ProfessionalControl.idnat, ProfessionalControl.kind, ProfessionalControl.until).where(
     ProfessionalControl.dossier_id == bindparam("dossier")
+)
+_DOSSIERS = cast(Table, Dossier.__table__)
+_HOLDER_CONTROLS = cast(Table, ProfessionalControl.__table__)
+#: A DMP and what the rules need of it in one statement, one row per control of its holder
+#: (or one row with NULL controls): :func:`facts_of` for the paths without the ORM, which
+#: add the ``WHERE``.
+DOSSIER_AND_CONTROLS = (
+    select(
+        _DOSSIERS.c.id,
+        _DOSSIERS.c.ins_oid,
+        _DOSSIERS.c.ins,
+        _DOSSIERS.c.status,
+        _DOSSIERS.c.medecin_traitant,
+        _DOSSIERS.c.break_glass_objection,
+        _HOLDER_CONTROLS.c.idnat,
+        _HOLDER_CONTROLS.c.kind,
+        _HOLDER_CONTROLS.c.until,
+    )
+    .select_from(_DOSSIERS)
+    .outerjoin(_HOLDER_CONTROLS, _HOLDER_CONTROLS.c.dossier_id == _DOSSIERS.c.id)
+)
+#: Who published in a DMP and from which structure (the care team's model, policy rule 5).
+CARE_TEAM = select(Document.submitter, Document.author_org, Document.authors).where(
+    Document.dossier_id == bindparam("dossier"), Document.latest.is_(True), Document.deleted.is_(False)
 )
 
 
 def dossier_facts(
     dossier: Any,
     controls: Iterable[tuple[Any, Any, Any]],
-    care_team: Callable[[], tuple[frozenset[str], frozenset[str]]],
+    care_team: CareTeam,
 ) -> DossierFacts:
     """What the rules need of a DMP, from its row (ORM or Core, the same columns) and its
     holder's controls as ``(idnat, kind, until)`` rows (``kind`` ``None``: no control)."""
@@ -46,24 +73,29 @@ def dossier_facts(
     )
 
 
+def facts_from_rows(rows: list[Any], care_team: CareTeam) -> DossierFacts:
+    """:func:`dossier_facts` from the rows of :data:`DOSSIER_AND_CONTROLS` (at least one)."""
+    return dossier_facts(rows[0], [(r.idnat, r.kind, r.until) for r in rows], care_team)
+
+
+def care_team_of(rows: Iterable[tuple[str, str | None, Any]]) -> tuple[frozenset[str], frozenset[str]]:
+    """(idNatPS, structures) of the care team from the rows of :data:`CARE_TEAM`."""
+    members: set[str] = set()
+    organisations: set[str] = set()
+    for submitter, organisation, authors in rows:
+        if not submitter.startswith("patient:"):
+            members.add(submitter)
+        if organisation:
+            organisations.add(organisation)
+        members.update(a["idnat"] for a in authors or () if a.get("idnat"))
+    return frozenset(members), frozenset(organisations)
+
+
 def facts_of(session: Session, dossier: Dossier) -> DossierFacts:
     rows = session.connection().execute(_CONTROLS, {"dossier": dossier.id}).all()
 
     def care_team() -> tuple[frozenset[str], frozenset[str]]:
-        members: set[str] = set()
-        organisations: set[str] = set()
-        result = session.execute(
-            select(Document.submitter, Document.author_org, Document.authors).where(
-                Document.dossier_id == dossier.id, Document.latest.is_(True), Document.deleted.is_(False)
-            )
-        )
-        for submitter, organisation, authors in result:
-            if not submitter.startswith("patient:"):
-                members.add(submitter)
-            if organisation:
-                organisations.add(organisation)
-            members.update(a["idnat"] for a in authors or () if a.get("idnat"))
-        return frozenset(members), frozenset(organisations)
+        return care_team_of(session.execute(CARE_TEAM, {"dossier": dossier.id}))
 
     return dossier_facts(dossier, rows, care_team)
 

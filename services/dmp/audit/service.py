@@ -88,12 +88,18 @@ def audit_values(caller: Caller, trace: Trace, outcome: str, description: str | 
     )
 
 
+def success_values(caller: Caller, trace: Trace) -> dict[str, Any] | None:
+    """The ``audit_events`` row of a successful access; ``None`` when it named no patient
+    (nothing to trace)."""
+    return None if trace.ins is None else audit_values(caller, trace, "0", trace.basis)
+
+
 def record_success(session: Session, caller: Caller, trace: Trace) -> None:
     """The trace of a successful access, in the same transaction as the access."""
-    if trace.ins is None:
-        return
-    insert_row(session, (AuditRecord, audit_values(caller, trace, "0", trace.basis)))
-    note_success(trace)
+    values = success_values(caller, trace)
+    if values is not None:
+        insert_row(session, (AuditRecord, values))
+        note_success(trace)
 
 
 def note_success(trace: Trace) -> None:

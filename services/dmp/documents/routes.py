@@ -16,11 +16,12 @@ from services.dmp.access.caller import Caller
 from services.dmp.audit.service import Trace, run_traced
 from services.dmp.dates import http_date
 from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep, RuntimeDep, SettingsDep
-from services.dmp.documents import render, search, service, update
+from services.dmp.documents import direct, render, search, service, update
 from services.dmp.documents.params import Params
 from services.dmp.models import Binary
 from services.dmp.settings import DmpSettings
 from shared.db.base import utcnow
+from shared.db.engine import Database
 from shared.errors import NotAcceptableError
 from shared.fhir import fhir_response
 from shared.web.runtime import Runtime
@@ -74,7 +75,26 @@ async def _search_params(request: Request) -> Params:
 async def find_document_references(
     request: Request, caller: CallerDep, runtime: RuntimeDep, base: BaseUrlDep, settings: SettingsDep
 ) -> Response:
+    if request.method == "GET":
+        params = await _search_params(request)
+        trace = Trace("ITI-67", "E", query=str(params.raw))
+        reader = _reader(caller, runtime, base, settings, trace)
+        bundle = await find_usual(runtime.database(), params, reader)
+        if bundle is not None:
+            return _respond(request, caller, bundle)
     return await _search(request, caller, runtime, base, settings, "ITI-67", service.find_documents)
+
+
+async def find_usual(db: Database, params: Params, reader: service.Reader) -> dict[str, Any] | None:
+    """ITI-67's usual search without the session (services/dmp/documents/direct.py), or
+    ``None``. On SQLite it runs here, on the event loop, as ITI-65's direct path does (see
+    services/dmp/publication/routes.py): a local file and a transaction of a few hundred
+    microseconds, shorter than the hand-off to a thread of the pool and back. PostgreSQL's
+    round trips go to the pool. ``POST _search`` keeps the session path: what the tests
+    compare this one with (tests/dmp/test_direct_search.py)."""
+    if db.is_sqlite:
+        return direct.find_documents(db, params, reader)
+    return await run_in_threadpool(direct.find_documents, db, params, reader)
 
 
 @router.get("/List", summary="ITI-66 Find Document Lists (SubmissionSets, Folders)")

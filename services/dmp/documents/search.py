@@ -111,15 +111,20 @@ def _identifier_clause(tokens: list[Token]) -> Any:
     return or_(*clauses) if clauses else Document.id.is_(None)
 
 
+#: A patient's documents today (bound: ``dossier``), deleted ones never, and their order.
+PATIENT_DOCUMENTS = (
+    Document.dossier_id == bindparam("dossier"),
+    Document.latest.is_(True),
+    Document.deleted.is_(False),
+)
+NEWEST_FIRST = (Document.date.desc(), Document.id)
 # The statement every search starts from, built once (building costs more than running it).
 _BASE = (
     select(*Document.__table__.columns)
-    .where(
-        Document.dossier_id == bindparam("dossier"), Document.latest.is_(True), Document.deleted.is_(False)
-    )
+    .where(*PATIENT_DOCUMENTS)
     .where(Document.status.in_(bindparam("statuses", expanding=True)))
 )
-_BASE_ORDERED = _BASE.order_by(Document.date.desc(), Document.id)
+_BASE_ORDERED = _BASE.order_by(*NEWEST_FIRST)
 _OTHER_FILTERS = (
     "type",
     "category",
@@ -153,7 +158,7 @@ def document_query(params: Params) -> Select[Any]:
         for date in params.dates(name):
             query = query.where(moment.is_not(None))
             query = date_clause(query, moment, date.prefix, date.start, date.end)
-    return query.order_by(Document.date.desc(), Document.id)
+    return query.order_by(*NEWEST_FIRST)
 
 
 def date_clause(query: Select[Any], column: Any, prefix: str, start: Any, end: Any) -> Any:
@@ -245,8 +250,19 @@ def find_documents(session: Session, dossier_id: str, params: Params, viewer: Vi
     # on the search's hot path.
     bound = {"dossier": dossier_id, "statuses": statuses(params)}
     rows = cast(list[Document], session.connection().execute(document_query(params), bound).all())
+    return matching(rows, params, viewer, lambda ids: current_ids(session, ids))
+
+
+def matching(
+    rows: Iterable[Document],
+    params: Params,
+    viewer: Viewer,
+    current_ids: Callable[[list[str]], dict[str, str]],
+) -> list[Document]:
+    """The rows (the SQL part of the search applied) that pass the multi-valued filters and
+    that ``viewer`` may see."""
     keep = row_filter(params)
-    related = relates_filter(params, lambda ids: current_ids(session, ids))
+    related = relates_filter(params, current_ids)
     return [row for row in rows if keep(row) and related(row) and visible(columns(row), viewer)]
 
 

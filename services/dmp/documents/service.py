@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.dmp.access import policy
 from services.dmp.access.caller import Caller
+from services.dmp.access.policy import DossierFacts
 from services.dmp.access.service import facts_of
 from services.dmp.audit.service import Trace
 from services.dmp.documents import render, search
@@ -42,12 +43,18 @@ class Reader:
     max_page_size: int
 
 
-def consult(session: Session, dossier: Dossier, reader: Reader) -> policy.Viewer:
-    """The caller's access to this DMP (raises :class:`policy.Refused`); an emergency
-    access queues the notice to the holder and the médecin traitant."""
-    reader.trace.about(dossier)
-    viewer = policy.consult(reader.caller, facts_of(session, dossier), reader.now.date())
+def grant(facts: DossierFacts, reader: Reader) -> policy.Viewer:
+    """The caller's access to this DMP (raises :class:`policy.Refused`), on the trace."""
+    reader.trace.about(facts)
+    viewer = policy.consult(reader.caller, facts, reader.now.date())
     reader.trace.basis = viewer.basis
+    return viewer
+
+
+def consult(session: Session, dossier: Dossier, reader: Reader) -> policy.Viewer:
+    """:func:`grant`; an emergency access queues the notice to the holder and the médecin
+    traitant."""
+    viewer = grant(facts_of(session, dossier), reader)
     if viewer.emergency is not None:
         reader.trace.also.append(
             lambda writing: queue_emergency_notice(
@@ -58,6 +65,12 @@ def consult(session: Session, dossier: Dossier, reader: Reader) -> policy.Viewer
 
 
 def patient_dossier(session: Session, params: Params, reader: Reader) -> Dossier | None:
+    return patients.find(session, subject(params, reader))
+
+
+def subject(params: Params, reader: Reader) -> patients.SubjectRef:
+    """The searched patient, checked and noted on the trace; refused (403) to a Mon espace
+    santé token of another patient and to a software account."""
     name, value = search.subject_of(params)
     if name == "patient":
         reference = value if "/" in value or "?" in value else f"Patient/{value}"
@@ -78,7 +91,7 @@ def patient_dossier(session: Session, params: Params, reader: Reader) -> Dossier
         raise policy.Refused("this Mon espace santé token gives access to another patient's data only")
     if reader.caller.kind == "software":
         raise policy.Refused("a software account (client_credentials) cannot consult a DMP")
-    return patients.find(session, ref)
+    return ref
 
 
 def _links(
@@ -118,8 +131,16 @@ def searchset(
     return bundle
 
 
-def find_documents(session: Session, params: Params, reader: Reader) -> dict[str, Any]:
-    """ITI-67 (TD3.1a, TD3.1b)."""
+@dataclass(frozen=True)
+class Paging:
+    """An ITI-67 search's page and warnings, read from its parameters before any row."""
+
+    size: int
+    offset: int
+    warnings: list[Issue]
+
+
+def paging(params: Params, reader: Reader) -> Paging:
     size, offset = count(params, reader.page_size, reader.max_page_size)
     warnings = [w for w in [params.warning(search.DOCUMENT_PARAMS)] if w]
     if not params.occurrences("status"):
@@ -131,14 +152,31 @@ def find_documents(session: Session, params: Params, reader: Reader) -> dict[str
                 expression=("status",),
             )
         )
-    dossier = patient_dossier(session, params, reader)
-    if dossier is None:
-        return searchset(params, reader.base_url, "DocumentReference", 0, [], offset, size, warnings)
-    viewer = consult(session, dossier, reader)
-    rows = search.find_documents(session, dossier.id, params, viewer)
-    page = rows[offset : offset + size]
-    replaced = search.current_ids(session, [r.replaces for r in page if r.replaces])
+    return Paging(size, offset, warnings)
+
+
+def page_of(pages: Paging, rows: list[Document], reader: Reader) -> list[Document]:
+    """The rows of the page asked for, named on the trace."""
+    page = rows[pages.offset : pages.offset + pages.size]
     reader.trace.add_all("DocumentReference", [r.id for r in page])
+    return page
+
+
+def replaced_ids(page: list[Document]) -> list[str]:
+    """The logicalIds the page's documents replace (their ``relatesTo`` names the current
+    entryUUID)."""
+    return [r.replaces for r in page if r.replaces]
+
+
+def document_bundle(
+    params: Params,
+    pages: Paging,
+    total: int,
+    page: list[Document],
+    replaced: dict[str, str],
+    reader: Reader,
+) -> dict[str, Any]:
+    """ITI-67's searchset of ``page`` (``total`` matches)."""
     entries = [
         {
             "fullUrl": f"{reader.base_url}/DocumentReference/{row.id}",
@@ -147,7 +185,23 @@ def find_documents(session: Session, params: Params, reader: Reader) -> dict[str
         }
         for row in page
     ]
-    return searchset(params, reader.base_url, "DocumentReference", len(rows), entries, offset, size, warnings)
+    return searchset(
+        params, reader.base_url, "DocumentReference", total, entries, pages.offset, pages.size, pages.warnings
+    )
+
+
+def find_documents(session: Session, params: Params, reader: Reader) -> dict[str, Any]:
+    """ITI-67 (TD3.1a, TD3.1b); :mod:`services.dmp.documents.direct` answers the usual
+    search with the same functions, without the session."""
+    pages = paging(params, reader)
+    dossier = patient_dossier(session, params, reader)
+    if dossier is None:
+        return document_bundle(params, pages, 0, [], {}, reader)
+    viewer = consult(session, dossier, reader)
+    rows = search.find_documents(session, dossier.id, params, viewer)
+    page = page_of(pages, rows, reader)
+    replaced = search.current_ids(session, replaced_ids(page))
+    return document_bundle(params, pages, len(rows), page, replaced, reader)
 
 
 def find_lists(session: Session, params: Params, reader: Reader) -> dict[str, Any]:

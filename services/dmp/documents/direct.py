@@ -1,0 +1,166 @@
+"""ITI-67's usual search on a bare DBAPI connection (issue #4 item 10): one patient's
+documents by status, with nothing else filtered, in the normal access mode.
+
+Through the request's session a search cost ~5.6 ms of CPU on a slow 2-vCPU machine, much
+of it SQLAlchemy's machinery around five short statements in two transactions on SQLite
+(the DMP through the ORM, the holder's controls, the documents with every column, then the
+trace in a transaction of its own). Here, as ITI-65's direct path does
+(:mod:`services.dmp.publication.direct`), statements compiled once for the dialect
+(:mod:`shared.db.prepared`) run on :meth:`shared.db.engine.Database.dbapi_transaction`'s
+connection, in one transaction: one SELECT reads the DMP with its holder's controls, one
+the documents with the columns the rules and the rendering read, then the trace's
+INSERT and one commit. On SQLite the write lock is held for these few hundred
+microseconds, not only for the trace's INSERT; the answer is rendered after the commit.
+
+The parameters, the rules, the paging, the trace and the rendering are
+:mod:`services.dmp.documents.service`'s own functions; a refusal is traced in a
+transaction of its own as :func:`services.dmp.audit.service.run_traced` does. What this
+path leaves to the session (:func:`services.dmp.documents.service.find_documents`) it gives
+back having written nothing: any other filter, several statuses, an emergency access (its
+notice goes to the outbox through the session).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.engine import Dialect
+
+from services.dmp.access.caller import Caller
+from services.dmp.access.service import (
+    CARE_TEAM,
+    DOSSIER_AND_CONTROLS,
+    care_team_of,
+    facts_from_rows,
+)
+from services.dmp.audit.service import note_success, record_failure, success_values
+from services.dmp.documents import search, service
+from services.dmp.documents.params import Params
+from services.dmp.models import AuditRecord, Document, Dossier
+from services.dmp.patients.service import SubjectRef
+from shared.db.engine import Database
+from shared.db.prepared import PerDialect, Prepared
+from shared.errors import SandboxError
+
+#: The parameters the SQL or the row filters of the full search look at: a search naming
+#: none of them (the patient and the status, paging, the format) is answered here.
+_FILTERS = frozenset(
+    search.DOCUMENT_PARAMS - {"patient", "patient.identifier", "patient:identifier", "status"}
+)
+
+_DOSSIERS = cast(Table, Dossier.__table__)
+_DOCUMENTS = cast(Table, Document.__table__)
+_AUDIT_EVENTS = cast(Table, AuditRecord.__table__)
+#: What the rules (``search.columns``), the paging, the trace and ``render.document`` read of
+#: a document; not ``tokens``, ``date``... that only filters read.
+_READ = (
+    "id",
+    "logical_id",
+    "version",
+    "binary_id",
+    "status",
+    "deleted",
+    "masked_ps",
+    "invisible_patient",
+    "invisible_rl",
+    "authors",
+    "submitter",
+    "author_org",
+    "replaces",
+    "resource",
+    "created_at",
+)
+_FOUND = (
+    select(*(_DOCUMENTS.c[name] for name in _READ))
+    .where(*search.PATIENT_DOCUMENTS, Document.status == bindparam("status"))
+    .order_by(*search.NEWEST_FIRST)
+)
+_CURRENT_ID = select(Document.id).where(
+    Document.logical_id == bindparam("logical"), Document.latest.is_(True)
+)
+
+
+class _Statements:
+    """This path's statements, compiled for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        by_ins = (_DOSSIERS.c.ins_oid == bindparam("oid"), _DOSSIERS.c.ins == bindparam("ins"))
+        self.by_ins = Prepared(DOSSIER_AND_CONTROLS.where(*by_ins), dialect)
+        self.by_id = Prepared(DOSSIER_AND_CONTROLS.where(_DOSSIERS.c.id == bindparam("id")), dialect)
+        self.care_team = Prepared(CARE_TEAM, dialect)
+        self.found = Prepared(_FOUND, dialect)
+        self.current_id = Prepared(_CURRENT_ID, dialect)
+        keys = [c.key for c in _AUDIT_EVENTS.columns]
+        self.trace = Prepared(insert(_AUDIT_EVENTS), dialect, column_keys=keys)
+
+
+_STATEMENTS = PerDialect(_Statements)
+
+
+class _Fallback(Exception):
+    """This path met what it leaves to the session (its transaction is rolled back)."""
+
+
+def usual(params: Params, caller: Caller) -> bool:
+    """Whether this path may answer the search (it may still give it back)."""
+    return caller.mode == "normal" and not any(key in _FILTERS for key, _ in params.raw)
+
+
+def find_documents(db: Database, params: Params, reader: service.Reader) -> dict[str, Any] | None:
+    """:func:`services.dmp.documents.service.find_documents`, traced: the searchset, or
+    ``None`` (nothing written, nothing traced) when the session path must answer."""
+    if not usual(params, reader.caller):
+        return None
+    statements = _STATEMENTS(db.engine.dialect)
+    try:
+        pages = service.paging(params, reader)
+        subject = service.subject(params, reader)
+        with db.dbapi_transaction() as connection:
+            total, page, replaced = _find(connection.cursor(), statements, subject, params, pages, reader)
+    except _Fallback:
+        return None
+    except SandboxError as error:
+        record_failure(db, reader.caller, reader.trace, error)
+        raise
+    if reader.trace.ins is not None:
+        note_success(reader.trace)
+    return service.document_bundle(params, pages, total, page, replaced, reader)
+
+
+def _find(
+    cursor: Any,
+    statements: _Statements,
+    subject: SubjectRef,
+    params: Params,
+    pages: service.Paging,
+    reader: service.Reader,
+) -> tuple[int, list[Document], dict[str, str]]:
+    """The total, the page and the entryUUIDs it needs, and the trace written."""
+    if subject.dossier_id is not None:
+        rows = statements.by_id.all(cursor, {"id": subject.dossier_id})
+    else:
+        rows = statements.by_ins.all(cursor, {"oid": subject.oid or "", "ins": subject.ins or ""})
+    found: tuple[int, list[Document], dict[str, str]] = (0, [], {})
+    if rows:
+        dossier = {"dossier": rows[0].id}
+        facts = facts_from_rows(rows, lambda: care_team_of(statements.care_team.all(cursor, dossier)))
+        viewer = service.grant(facts, reader)
+        wanted = search.statuses(params)
+        if viewer.emergency is not None or len(wanted) != 1:
+            raise _Fallback  # the notice is written through the session; several statuses
+        documents = cast(list[Document], statements.found.all(cursor, {**dossier, "status": wanted[0]}))
+
+        def current_ids(logical_ids: list[str]) -> dict[str, str]:
+            found = {
+                logical: statements.current_id.first(cursor, {"logical": logical}) for logical in logical_ids
+            }
+            return {logical: row.id for logical, row in found.items() if row is not None}
+
+        matched = search.matching(documents, params, viewer, current_ids)
+        page = service.page_of(pages, matched, reader)
+        found = (len(matched), page, current_ids(service.replaced_ids(page)))
+    values = success_values(reader.caller, reader.trace)
+    if values is not None:
+        statements.trace.execute(cursor, values)
+    return found
