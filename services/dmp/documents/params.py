@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from services.dmp.dates import DateError, parse_range
 from shared.errors import BadRequestError, Issue
@@ -67,12 +67,9 @@ class Params:
     """A search's parameters: ``values(name)`` gives each occurrence's comma-split values."""
 
     raw: list[tuple[str, str]]
-    used: set[str] = field(default_factory=set)
 
     def occurrences(self, *names: str) -> list[str]:
-        found = [value for key, value in self.raw if key in names]
-        self.used.update(name for name in names if any(key == name for key, _ in self.raw))
-        return found
+        return [value for key, value in self.raw if key in names]
 
     def values(self, *names: str) -> list[list[str]]:
         return [split(value) for value in self.occurrences(*names)]

@@ -32,22 +32,22 @@ def logical_identifier(logical_id: str) -> dict[str, Any]:
 
 def document(row: Document, base_url: str, current_ids: Mapping[str, str] | None = None) -> dict[str, Any]:
     source = row.resource
-    resource: dict[str, Any] = {"resourceType": "DocumentReference", "id": row.id}
-    resource["meta"] = {
-        "versionId": str(row.version),
-        "lastUpdated": instant(row.created_at),
-        "profile": [DOCUMENT_PROFILE],
-    }
-    for key, value in source.items():
-        if key not in ("resourceType", "id", "meta", "identifier", "status", "content", "relatesTo"):
-            resource[key] = value
-    resource["identifier"] = [logical_identifier(row.logical_id)]
-    resource["status"] = row.status
     content = dict(source["content"][0])
     attachment = {k: v for k, v in content.get("attachment", {}).items() if k != "data"}
     attachment["url"] = f"{base_url}/Binary/{row.binary_id}"
     content["attachment"] = attachment
-    resource["content"] = [content]
+    managed: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "id": row.id,
+        "meta": {
+            "versionId": str(row.version),
+            "lastUpdated": instant(row.created_at),
+            "profile": [DOCUMENT_PROFILE],
+        },
+        "identifier": [logical_identifier(row.logical_id)],
+        "status": row.status,
+        "content": [content],
+    }
     if source.get("relatesTo"):
         relations = []
         for relation in source["relatesTo"]:
@@ -60,10 +60,12 @@ def document(row: Document, base_url: str, current_ids: Mapping[str, str] | None
             ):
                 relation["target"] = {"reference": f"DocumentReference/{current_ids[row.replaces]}"}
             relations.append(relation)
-        resource["relatesTo"] = relations
-    return _ordered(resource)
+        managed["relatesTo"] = relations
+    return _ordered(managed, source)
 
 
+#: What the server sets (the module docstring); the stored resource's own values are not used.
+_MANAGED = frozenset(("resourceType", "id", "meta", "identifier", "status", "content", "relatesTo"))
 _ORDER = (
     "resourceType",
     "id",
@@ -89,11 +91,20 @@ _ORDER = (
 )
 
 
-def _ordered(resource: dict[str, Any]) -> dict[str, Any]:
-    """FHIR JSON in the order of the specification (readable, and stable for tests)."""
-    ordered = {key: resource[key] for key in _ORDER if key in resource}
-    ordered.update({k: v for k, v in resource.items() if k not in ordered})
-    return ordered
+def _ordered(managed: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """``managed`` over ``source`` in the order of the specification (readable, and stable
+    for tests), then the elements it does not list; built in one pass (a search renders
+    each of its documents)."""
+    resource: dict[str, Any] = {}
+    for key in _ORDER:
+        if key in managed:
+            resource[key] = managed[key]
+        elif key in source and key not in _MANAGED:
+            resource[key] = source[key]
+    for key, value in source.items():
+        if key not in resource and key not in _MANAGED:
+            resource[key] = value
+    return resource
 
 
 def document_list(row: DocumentList, base_url: str, members: list[str]) -> dict[str, Any]:

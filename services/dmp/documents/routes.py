@@ -52,8 +52,10 @@ def _run(
 
 def _notify(request: Request, caller: Caller) -> BackgroundTask | None:
     """After an emergency access, the outbox is sent once the response is gone."""
+    if caller.mode == "normal":
+        return None
     notifier = getattr(request.app.state, "notifier", None)
-    return BackgroundTask(notifier.flush) if notifier is not None and caller.mode != "normal" else None
+    return BackgroundTask(notifier.flush) if notifier is not None else None
 
 
 def _respond(request: Request, caller: Caller, resource: dict[str, Any], **kwargs: Any) -> Response:
