@@ -7,16 +7,19 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from services.dmp.clients import resource_server
 from services.dmp.models import Base
 from services.dmp.notifications import Notifier
+from services.dmp.publication.routes import front_routes
 from services.dmp.routes import ROUTERS
 from services.dmp.sandbox_routes import router as sandbox_router
 from services.dmp.seed import seed
 from services.dmp.settings import DmpSettings
 from shared.web.app import build_app
 from shared.web.errors import ErrorFormat, ErrorFormats
+from shared.web.front import FrontRoutes
 from shared.web.runtime import Runtime, ServiceSpec
 
 SPEC = ServiceSpec(
@@ -29,6 +32,7 @@ SPEC = ServiceSpec(
     routers=ROUTERS,
     sandbox_routers=(sandbox_router,),
     error_formats=ErrorFormats((("/fhir", ErrorFormat.FHIR), ("/api", ErrorFormat.JSON))),
+    middleware=(Middleware(FrontRoutes, routes=front_routes(), error_format=ErrorFormat.FHIR),),
 )
 
 

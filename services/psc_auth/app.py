@@ -25,7 +25,7 @@ from services.psc_auth.mfa.service import Factors
 from services.psc_auth.models import Base, SigningKey
 from services.psc_auth.oidc import routes as oidc_routes
 from services.psc_auth.oidc.client_auth import ClientAuthenticator
-from services.psc_auth.oidc.hot import HotEndpoints
+from services.psc_auth.oidc.hot import front_routes
 from services.psc_auth.oidc.service import OidcService
 from services.psc_auth.registry import Registry
 from services.psc_auth.seed import seed
@@ -35,6 +35,7 @@ from shared.oauth.issuers import PSC_OIDC_PATH, psc_internal_base
 from shared.oauth.keystore import KeyStore
 from shared.web.app import build_app
 from shared.web.errors import ErrorFormat, ErrorFormats
+from shared.web.front import FrontRoutes
 from shared.web.runtime import Runtime, ServiceSpec
 
 
@@ -132,7 +133,10 @@ def create_app(
         error_formats=ErrorFormats(((f"{realm}{PSC_OIDC_PATH}", ErrorFormat.OAUTH),)),
         # Inside the platform's middleware: the events of a request leave before its
         # answer, and the token and introspection endpoints are answered before routing.
-        middleware=(Middleware(EventsMiddleware), Middleware(HotEndpoints, realm_path=realm)),
+        middleware=(
+            Middleware(EventsMiddleware),
+            Middleware(FrontRoutes, routes=front_routes(realm), error_format=ErrorFormat.OAUTH),
+        ),
     )
     app = build_app(spec, settings, lifespan=_lifespan, peer_transport=peer_transport)
     app.add_exception_handler(PageError, _page_error)

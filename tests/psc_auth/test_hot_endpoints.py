@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.psc_auth.app import create_app
-from services.psc_auth.oidc.hot import HotEndpoints
 from services.psc_auth.settings import PscSettings
+from shared.web.front import FrontRoutes
 
 pytestmark = pytest.mark.db
 
@@ -31,7 +31,7 @@ def _app(folder: Path, *, hot: bool) -> FastAPI:
     application = create_app(PscSettings(data_dir=folder, admin_token="hot-admin"))
     if not hot:  # the middleware stack is built at the first request
         application.user_middleware = [
-            m for m in application.user_middleware if cast(object, m.cls) is not HotEndpoints
+            m for m in application.user_middleware if cast(object, m.cls) is not FrontRoutes
         ]
     return application
 

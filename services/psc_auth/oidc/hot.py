@@ -1,32 +1,33 @@
 """The token and introspection endpoints, answered in front of the router.
 
 Every login, every software account and every DMP or MSSanté request whose token is not
-kept goes through these two endpoints. :class:`HotEndpoints` is a pure-ASGI middleware
-placed inside the platform's (so the exchange is still traced, faulted, recorded and
-logged, and PSC's revocation events still leave before the answer): it answers them
-without routing, dependency solving and the exception middleware, which cost PSC about
-a third of a client_credentials request (``python -m bench.psc``, README "How fast").
-The FastAPI routes of ``routes.py`` answer through the same functions: they are the ones
-the OpenAPI document shows, and the ones a request reaches if this middleware is absent.
+kept goes through these two endpoints. :func:`front_routes` gives them to the platform's
+:class:`~shared.web.front.FrontRoutes`, inside the platform's middleware (so the exchange
+is still traced, faulted, recorded and logged, and PSC's revocation events still leave
+before the answer): they are answered without routing, dependency solving and the
+exception middleware, which cost PSC about a third of a client_credentials request
+(``python -m bench.psc``, README "How fast"). The FastAPI routes of ``routes.py`` answer
+through the same functions: they are the ones the OpenAPI document shows, and the ones a
+request reaches if this middleware is absent.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.psc_auth.dependencies import Psc, parse_oauth_form
-from shared.errors import OAuthError, SandboxError
+from shared.errors import OAuthError
 from shared.oauth.client_auth import presented_client
 from shared.oauth.issuers import PSC_OIDC_PATH
-from shared.web.errors import ErrorFormat, render
+from shared.web.front import Handler
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -88,24 +89,9 @@ async def respond(answer: Answer, request: Request) -> Response:
     )
 
 
-class HotEndpoints:
-    """Pure ASGI: ``POST`` to the token and introspection endpoints, answered here."""
-
-    def __init__(self, app: ASGIApp, realm_path: str) -> None:
-        self.app = app
-        self.answers: dict[str, Answer] = {
-            f"{realm_path}{PSC_OIDC_PATH}/token": token,
-            f"{realm_path}{PSC_OIDC_PATH}/token/introspect": introspect,
-        }
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        answer = self.answers.get(scope["path"]) if scope["type"] == "http" else None
-        if answer is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        try:
-            response = await respond(answer, Request(scope, receive))
-        except SandboxError as exc:
-            # As the exception handlers render it on these paths (``ErrorFormat.OAUTH``).
-            response = render(exc.body(), ErrorFormat.OAUTH, None)
-        await response(scope, receive, send)
+def front_routes(realm_path: str) -> dict[tuple[str, str], Handler]:
+    """``POST`` to the token and introspection endpoints, for :class:`FrontRoutes`."""
+    return {
+        ("POST", f"{realm_path}{PSC_OIDC_PATH}/token"): partial(respond, token),
+        ("POST", f"{realm_path}{PSC_OIDC_PATH}/token/introspect"): partial(respond, introspect),
+    }

@@ -29,7 +29,7 @@ def discovery(psc: PscDep) -> dict[str, Any]:
 
 def build_hot_router(realm_path: str) -> APIRouter:
     """The token and introspection endpoints, as the OpenAPI document shows them;
-    :class:`hot.HotEndpoints` answers them before routing, through the same functions."""
+    :func:`hot.front_routes` has them answered before routing, through the same functions."""
     router = APIRouter(prefix=realm_path, tags=["OpenID Connect"])
 
     @router.post(f"{OIDC}/token", summary="Token endpoint (RFC 6749 §3.2)")
