@@ -97,6 +97,11 @@ class Prepared:
     def all(self, cursor: Any, values: Mapping[str, Any]) -> list[Any]:
         """Every row of a SELECT, as :meth:`first` gives one."""
         cursor.execute(self.sql, self.parameters(values))
+        return self.rows(cursor)
+
+    def rows(self, cursor: Any) -> list[Any]:
+        """The rows of this SELECT run by :meth:`execute` on ``cursor``: in psycopg's
+        pipeline mode, several statements sent at once, then read."""
         return [self._convert(raw) for raw in cursor.fetchall()]
 
     def _convert(self, raw: Sequence[Any]) -> Any:

@@ -8,9 +8,11 @@ trace in a transaction of its own). Here, as ITI-65's direct path does
 (:mod:`services.dmp.publication.direct`), statements compiled once for the dialect
 (:mod:`shared.db.prepared`) run on :meth:`shared.db.engine.Database.dbapi_transaction`'s
 connection, in one transaction: one SELECT reads the DMP with its holder's controls, one
-the documents with the columns the rules and the rendering read, then the trace's
-INSERT and one commit. On SQLite the write lock is held for these few hundred
-microseconds, not only for the trace's INSERT; the answer is rendered after the commit.
+the documents with the columns the rules and the rendering read (found by the same INS
+or id, so that PostgreSQL gets both in one round trip), then the trace's INSERT and one
+commit: five round trips on PostgreSQL with the pool's ping, not seven. On SQLite the
+write lock is held for these few hundred microseconds, not only for the trace's INSERT;
+the answer is rendered after the commit.
 
 The parameters, the rules, the paging, the trace and the rendering are
 :mod:`services.dmp.documents.service`'s own functions; a refusal is traced in a
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, insert, select
 from sqlalchemy.engine import Dialect
 
 from services.dmp.access.caller import Caller
@@ -71,11 +73,18 @@ _READ = (
     "resource",
     "created_at",
 )
-_FOUND = (
-    select(*(_DOCUMENTS.c[name] for name in _READ))
-    .where(*search.PATIENT_DOCUMENTS, Document.status == bindparam("status"))
-    .order_by(*search.NEWEST_FIRST)
-)
+_BY_INS = (_DOSSIERS.c.ins_oid == bindparam("oid"), _DOSSIERS.c.ins == bindparam("ins"))
+
+
+def _found(dossier_id: Any) -> Select[Any]:
+    """The DMP's documents of one status: ``search.document_query`` without other filters."""
+    return (
+        select(*(_DOCUMENTS.c[name] for name in _READ))
+        .where(Document.dossier_id == dossier_id, *search.TODAY, Document.status == bindparam("status"))
+        .order_by(*search.NEWEST_FIRST)
+    )
+
+
 _CURRENT_ID = select(Document.id).where(
     Document.logical_id == bindparam("logical"), Document.latest.is_(True)
 )
@@ -85,11 +94,17 @@ class _Statements:
     """This path's statements, compiled for one dialect."""
 
     def __init__(self, dialect: Dialect) -> None:
-        by_ins = (_DOSSIERS.c.ins_oid == bindparam("oid"), _DOSSIERS.c.ins == bindparam("ins"))
-        self.by_ins = Prepared(DOSSIER_AND_CONTROLS.where(*by_ins), dialect)
-        self.by_id = Prepared(DOSSIER_AND_CONTROLS.where(_DOSSIERS.c.id == bindparam("id")), dialect)
+        # The DMP and its documents, by INS or by the DMP's id, each pair independent of the
+        # other: PostgreSQL sends a pair at once.
+        self.by_ins = (
+            Prepared(DOSSIER_AND_CONTROLS.where(*_BY_INS), dialect),
+            Prepared(_found(select(_DOSSIERS.c.id).where(*_BY_INS).scalar_subquery()), dialect),
+        )
+        self.by_id = (
+            Prepared(DOSSIER_AND_CONTROLS.where(_DOSSIERS.c.id == bindparam("id")), dialect),
+            Prepared(_found(bindparam("id")), dialect),
+        )
         self.care_team = Prepared(CARE_TEAM, dialect)
-        self.found = Prepared(_FOUND, dialect)
         self.current_id = Prepared(_CURRENT_ID, dialect)
         keys = [c.key for c in _AUDIT_EVENTS.columns]
         self.trace = Prepared(insert(_AUDIT_EVENTS), dialect, column_keys=keys)
@@ -104,7 +119,11 @@ class _Fallback(Exception):
 
 def usual(params: Params, caller: Caller) -> bool:
     """Whether this path may answer the search (it may still give it back)."""
-    return caller.mode == "normal" and not any(key in _FILTERS for key, _ in params.raw)
+    return (
+        caller.mode == "normal"
+        and not any(key in _FILTERS for key, _ in params.raw)
+        and len(search.requested_statuses(params)) == 1
+    )
 
 
 def find_documents(db: Database, params: Params, reader: service.Reader) -> dict[str, Any] | None:
@@ -117,7 +136,8 @@ def find_documents(db: Database, params: Params, reader: service.Reader) -> dict
         pages = service.paging(params, reader)
         subject = service.subject(params, reader)
         with db.dbapi_transaction() as connection:
-            total, page, replaced = _find(connection.cursor(), statements, subject, params, pages, reader)
+            found = _find(connection, db.is_sqlite, statements, subject, params, pages, reader)
+            total, page, replaced = found
     except _Fallback:
         return None
     except SandboxError as error:
@@ -129,7 +149,8 @@ def find_documents(db: Database, params: Params, reader: service.Reader) -> dict
 
 
 def _find(
-    cursor: Any,
+    connection: Any,
+    is_sqlite: bool,
     statements: _Statements,
     subject: SubjectRef,
     params: Params,
@@ -137,25 +158,22 @@ def _find(
     reader: service.Reader,
 ) -> tuple[int, list[Document], dict[str, str]]:
     """The total, the page and the entryUUIDs it needs, and the trace written."""
-    if subject.dossier_id is not None:
-        rows = statements.by_id.all(cursor, {"id": subject.dossier_id})
-    else:
-        rows = statements.by_ins.all(cursor, {"oid": subject.oid or "", "ins": subject.ins or ""})
+    cursor = connection.cursor()
+    rows, documents = _read(connection, is_sqlite, statements, subject, search.requested_statuses(params)[0])
     found: tuple[int, list[Document], dict[str, str]] = (0, [], {})
     if rows:
         dossier = {"dossier": rows[0].id}
         facts = facts_from_rows(rows, lambda: care_team_of(statements.care_team.all(cursor, dossier)))
         viewer = service.grant(facts, reader)
-        wanted = search.statuses(params)
-        if viewer.emergency is not None or len(wanted) != 1:
-            raise _Fallback  # the notice is written through the session; several statuses
-        documents = cast(list[Document], statements.found.all(cursor, {**dossier, "status": wanted[0]}))
+        search.statuses(params)  # an unknown status is refused after the access, as by the session
+        if viewer.emergency is not None:
+            raise _Fallback  # the notice to the holder is written through the session
 
         def current_ids(logical_ids: list[str]) -> dict[str, str]:
-            found = {
+            latest = {
                 logical: statements.current_id.first(cursor, {"logical": logical}) for logical in logical_ids
             }
-            return {logical: row.id for logical, row in found.items() if row is not None}
+            return {logical: row.id for logical, row in latest.items() if row is not None}
 
         matched = search.matching(documents, params, viewer, current_ids)
         page = service.page_of(pages, matched, reader)
@@ -164,3 +182,23 @@ def _find(
     if values is not None:
         statements.trace.execute(cursor, values)
     return found
+
+
+def _read(
+    connection: Any, is_sqlite: bool, statements: _Statements, subject: SubjectRef, status: str
+) -> tuple[list[Any], list[Document]]:
+    """The DMP's rows (:data:`DOSSIER_AND_CONTROLS`) and its documents of ``status``; on
+    PostgreSQL both in one round trip with the transaction's BEGIN (psycopg's pipeline
+    mode), the documents found by the same INS or id as the DMP."""
+    if subject.dossier_id is not None:
+        (dossier, found), key = statements.by_id, {"id": subject.dossier_id}
+    else:
+        (dossier, found), key = statements.by_ins, {"oid": subject.oid or "", "ins": subject.ins or ""}
+    if is_sqlite:
+        cursor = connection.cursor()
+        return dossier.all(cursor, key), cast(list[Document], found.all(cursor, {**key, "status": status}))
+    first, second = connection.cursor(), connection.cursor()
+    with connection.pipeline():
+        dossier.execute(first, key)
+        found.execute(second, {**key, "status": status})
+    return dossier.rows(first), cast(list[Document], found.rows(second))

@@ -88,8 +88,13 @@ def _token_clause(column: Any, tokens: list[Token]) -> Any:
     return or_(*clauses)
 
 
+def requested_statuses(params: Params) -> list[str]:
+    """The statuses asked for, unchecked; ``current`` when none is."""
+    return [value for values in params.values("status") for value in values] or ["current"]
+
+
 def statuses(params: Params) -> list[str]:
-    wanted = [value for values in params.values("status") for value in values]
+    wanted = requested_statuses(params)
     for value in wanted:
         if value not in STATUSES:
             raise BadRequestError(
@@ -97,7 +102,7 @@ def statuses(params: Params) -> list[str]:
                 expression=["status"],
                 fhir_code="value",
             )
-    return wanted or ["current"]
+    return wanted
 
 
 def _identifier_clause(tokens: list[Token]) -> Any:
@@ -111,17 +116,13 @@ def _identifier_clause(tokens: list[Token]) -> Any:
     return or_(*clauses) if clauses else Document.id.is_(None)
 
 
-#: A patient's documents today (bound: ``dossier``), deleted ones never, and their order.
-PATIENT_DOCUMENTS = (
-    Document.dossier_id == bindparam("dossier"),
-    Document.latest.is_(True),
-    Document.deleted.is_(False),
-)
+#: The documents as they are today, deleted ones never; and the order of a search.
+TODAY = (Document.latest.is_(True), Document.deleted.is_(False))
 NEWEST_FIRST = (Document.date.desc(), Document.id)
 # The statement every search starts from, built once (building costs more than running it).
 _BASE = (
     select(*Document.__table__.columns)
-    .where(*PATIENT_DOCUMENTS)
+    .where(Document.dossier_id == bindparam("dossier"), *TODAY)
     .where(Document.status.in_(bindparam("statuses", expanding=True)))
 )
 _BASE_ORDERED = _BASE.order_by(*NEWEST_FIRST)
