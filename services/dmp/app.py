@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from services.dmp.clients import resource_server
+from services.dmp.documents.routes import front_routes as front_reads
 from services.dmp.models import Base
 from services.dmp.notifications import Notifier
-from services.dmp.publication.routes import front_routes
+from services.dmp.publication.routes import front_routes as front_writes
 from services.dmp.routes import ROUTERS
 from services.dmp.sandbox_routes import router as sandbox_router
 from services.dmp.seed import seed
@@ -32,7 +33,9 @@ SPEC = ServiceSpec(
     routers=ROUTERS,
     sandbox_routers=(sandbox_router,),
     error_formats=ErrorFormats((("/fhir", ErrorFormat.FHIR), ("/api", ErrorFormat.JSON))),
-    middleware=(Middleware(FrontRoutes, routes=front_routes(), error_format=ErrorFormat.FHIR),),
+    middleware=(
+        Middleware(FrontRoutes, routes={**front_writes(), **front_reads()}, error_format=ErrorFormat.FHIR),
+    ),
 )
 
 

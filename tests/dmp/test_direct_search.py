@@ -1,17 +1,20 @@
 """ITI-67's direct path (services/dmp/documents/direct.py, issue #4 item 10) against the
 session path: ``GET`` takes the direct one, ``POST _search`` the session one; both must give
 the same bytes and write the same trace, for every caller of the access-rule table, every
-refusal and the searches the direct path gives back."""
+refusal and the searches the direct path gives back. And ``GET`` answered in front of the
+router (``front_routes`` in services/dmp/documents/routes.py) as by the route."""
 
 from __future__ import annotations
 
 import base64
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from services.dmp.access.caller import AccessMode, Caller
 from services.dmp.audit.service import Trace, run_traced
@@ -23,7 +26,8 @@ from shared.oauth.principals import principal_from_claims
 from shared.personas import Personas
 from tests.dmp.builders import bundle
 from tests.dmp.conftest import pro_headers
-from tests.dmp.test_access_rules import TABLE, _prepare, _token
+from tests.dmp.test_access_rules import REASON, TABLE, _prepare, _token
+from tests.dmp.test_front_publish import ADMIN, _app
 from tests.support import Sandbox, bearer
 
 pytestmark = pytest.mark.db
@@ -189,3 +193,70 @@ def test_the_direct_path_answers_the_usual_search_and_gives_back_the_others(
     for params, mode in modes:
         assert direct.find_documents(db, Params(params), _reader(personas, token, mode)) is None
     assert len(_searches(sb)) == 2  # given back: nothing written
+
+
+@pytest.fixture
+def front_and_routed(sb: Sandbox, tmp_path: Path) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two DMPs seeded alike on the running sandbox's issuers: ITI-67 in front of the
+    router, and through the route only."""
+    with (
+        TestClient(_app(sb, tmp_path / "front", front=True)) as front,
+        TestClient(_app(sb, tmp_path / "routed", front=False)) as routed,
+    ):
+        yield front, routed
+
+
+def _traces(client: TestClient) -> list[dict[str, Any]]:
+    rows = client.get("/_sandbox/snapshot", headers=ADMIN).json()["tables"]["audit_events"]
+    return [{k: v for k, v in r.items() if k not in _OWN} for r in rows if r["subtype"] == "ITI-67"]
+
+
+FRONT_CASES: list[tuple[str, Callable[[Sandbox], dict[str, str]], list[tuple[str, str]], int]] = [
+    ("found", lambda sb: bearer(sb.psc_token("jeanne-martin")), [("patient.identifier", DOMINIQUE)], 200),
+    (
+        "paged",
+        lambda sb: bearer(sb.psc_token("jeanne-martin")),
+        [("patient.identifier", DOMINIQUE), ("_count", "1")],
+        200,
+    ),
+    ("xml", lambda sb: {**bearer(sb.psc_token("jeanne-martin")), "Accept": "application/fhir+xml"}, [], 200),
+    ("refused", lambda sb: bearer(sb.psc_token("elise-roux")), [("patient.identifier", DOMINIQUE)], 403),
+    ("software", lambda sb: bearer(sb.psc_token(None)), [("patient.identifier", DOMINIQUE)], 403),
+    ("no token", lambda sb: {}, [("patient.identifier", DOMINIQUE)], 401),
+    ("forged token", lambda sb: bearer(sb.psc_token("jeanne-martin")[:-4] + "AAAA"), [], 401),
+    ("bad mode", lambda sb: {**bearer(sb.psc_token("jeanne-martin")), "X-DMP-Access-Mode": "x"}, [], 400),
+    (
+        "emergency",
+        lambda sb: {**bearer(sb.psc_token("elise-roux")), "X-DMP-Access-Mode": "bris_de_glace", **REASON},
+        [("patient.identifier", DOMINIQUE)],
+        200,
+    ),
+    (
+        "bad status",
+        lambda sb: bearer(sb.psc_token("jeanne-martin")),
+        [("patient.identifier", DOMINIQUE), ("status", "x")],
+        400,
+    ),
+    ("no patient", lambda sb: bearer(sb.psc_token("jeanne-martin")), [("status", "current")], 400),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "params", "status"), FRONT_CASES, ids=[c[0] for c in FRONT_CASES]
+)
+def test_the_front_search_answers_and_traces_as_the_route(
+    front_and_routed: tuple[TestClient, TestClient],
+    sb: Sandbox,
+    name: str,
+    headers: Callable[[Sandbox], dict[str, str]],
+    params: list[tuple[str, str]],
+    status: int,
+) -> None:
+    sent = headers(sb)
+    query = tuple(params or [("patient.identifier", DOMINIQUE), ("status", "current")])
+    front, routed = (c.get("/fhir/DocumentReference", params=query, headers=sent) for c in front_and_routed)
+    assert (front.status_code, front.content) == (routed.status_code, routed.content)
+    assert front.status_code == status, front.text
+    assert front.headers["content-type"] == routed.headers["content-type"]
+    assert front.headers.get("www-authenticate") == routed.headers.get("www-authenticate")
+    assert _traces(front_and_routed[0]) == _traces(front_and_routed[1])

@@ -15,7 +15,18 @@ from starlette.concurrency import run_in_threadpool
 from services.dmp.access.caller import Caller
 from services.dmp.audit.service import Trace, run_traced
 from services.dmp.dates import http_date
-from services.dmp.dependencies import BaseUrlDep, BodyDep, CallerDep, RuntimeDep, SettingsDep
+from services.dmp.dependencies import (
+    BaseUrlDep,
+    BodyDep,
+    CallerDep,
+    RuntimeDep,
+    SettingsDep,
+    aget_runtime,
+    base_url,
+    get_caller,
+    get_principal,
+    get_settings,
+)
 from services.dmp.documents import direct, render, search, service, update
 from services.dmp.documents.params import Params
 from services.dmp.models import Binary
@@ -24,6 +35,7 @@ from shared.db.base import utcnow
 from shared.db.engine import Database
 from shared.errors import NotAcceptableError
 from shared.fhir import fhir_response
+from shared.web.front import Handler
 from shared.web.runtime import Runtime
 
 router = APIRouter(prefix="/fhir", tags=["Documents (ITI-66, ITI-67, ITI-68, PATCH)"])
@@ -85,6 +97,22 @@ async def find_document_references(
         if bundle is not None:
             return _respond(request, caller, bundle)
     return await _search(request, caller, runtime, base, settings, "ITI-67", service.find_documents)
+
+
+async def front_find(request: Request) -> Response:
+    """ITI-67's GET answered in front of the router (:func:`front_routes`): the route's
+    dependencies called in the order FastAPI solves them (the token first)."""
+    caller = await get_caller(request, await get_principal(request))
+    runtime = await aget_runtime(request)
+    base = await base_url(request)
+    return await find_document_references(request, caller, runtime, base, await get_settings(request))
+
+
+def front_routes() -> dict[tuple[str, str], Handler]:
+    """``GET /fhir/DocumentReference``, the DMP's hottest read, for
+    :class:`~shared.web.front.FrontRoutes`: FastAPI's routing and dependency solving were
+    about a seventh of a search's CPU once its database part went direct."""
+    return {("GET", "/fhir/DocumentReference"): front_find}
 
 
 async def find_usual(db: Database, params: Params, reader: service.Reader) -> dict[str, Any] | None:
