@@ -22,6 +22,7 @@ from services.dmp.documents import direct, service
 from services.dmp.documents.params import Params
 from shared.db.base import utcnow
 from shared.db.engine import Database
+from shared.errors import SandboxError
 from shared.oauth.principals import principal_from_claims
 from shared.personas import Personas
 from tests.dmp.builders import bundle
@@ -260,3 +261,22 @@ def test_the_front_search_answers_and_traces_as_the_route(
     assert front.headers["content-type"] == routed.headers["content-type"]
     assert front.headers.get("www-authenticate") == routed.headers.get("www-authenticate")
     assert _traces(front_and_routed[0]) == _traces(front_and_routed[1])
+
+
+def test_the_connection_goes_back_to_the_pool_in_transactions(
+    sb: Sandbox, database: Callable[[], Database], personas: Personas
+) -> None:
+    """PostgreSQL's search runs statement by statement (autocommit): answered or refused,
+    the pooled connection comes back as the sessions need it."""
+    db = database()
+    if db.is_sqlite:
+        pytest.skip("SQLite's search is one transaction")
+    usual = Params([("patient.identifier", DOMINIQUE), ("status", "current")])
+    assert direct.find_documents(db, usual, _reader(personas, sb.psc_token("jeanne-martin"))) is not None
+    with pytest.raises(SandboxError):
+        direct.find_documents(db, usual, _reader(personas, sb.psc_token("elise-roux")))
+    pooled = db.engine.raw_connection()
+    try:
+        assert pooled.driver_connection.autocommit is False  # type: ignore[union-attr]
+    finally:
+        pooled.close()

@@ -7,12 +7,13 @@ of it SQLAlchemy's machinery around five short statements in two transactions on
 trace in a transaction of its own). Here, as ITI-65's direct path does
 (:mod:`services.dmp.publication.direct`), statements compiled once for the dialect
 (:mod:`shared.db.prepared`) run on :meth:`shared.db.engine.Database.dbapi_transaction`'s
-connection, in one transaction: one SELECT reads the DMP with its holder's controls, one
-the documents with the columns the rules and the rendering read (found by the same INS
-or id, so that PostgreSQL gets both in one round trip), then the trace's INSERT and one
-commit: five round trips on PostgreSQL with the pool's ping, not seven. On SQLite the
-write lock is held for these few hundred microseconds, not only for the trace's INSERT;
-the answer is rendered after the commit.
+connection: one SELECT reads the DMP with its holder's controls, one the documents with
+the columns the rules and the rendering read (found by the same INS or id, so that
+PostgreSQL gets both in one round trip), then the trace's INSERT. On SQLite that is one
+transaction, its write lock held for these few hundred microseconds, not only for the
+trace's INSERT. On PostgreSQL each statement is its own transaction (the reads share
+one): three round trips with the pool's ping, not seven. The answer is rendered after
+the trace is written.
 
 The parameters, the rules, the paging, the trace and the rendering are
 :mod:`services.dmp.documents.service`'s own functions; a refusal is traced in a
@@ -24,6 +25,8 @@ notice goes to the outbox through the session).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, insert, select
@@ -135,7 +138,7 @@ def find_documents(db: Database, params: Params, reader: service.Reader) -> dict
     try:
         pages = service.paging(params, reader)
         subject = service.subject(params, reader)
-        with db.dbapi_transaction() as connection:
+        with db.dbapi_transaction() as connection, _statement_by_statement(connection, db.is_sqlite):
             found = _find(connection, db.is_sqlite, statements, subject, params, pages, reader)
             total, page, replaced = found
     except _Fallback:
@@ -146,6 +149,29 @@ def find_documents(db: Database, params: Params, reader: service.Reader) -> dict
     if reader.trace.ins is not None:
         note_success(reader.trace)
     return service.document_bundle(params, pages, total, page, replaced, reader)
+
+
+@contextmanager
+def _statement_by_statement(connection: Any, is_sqlite: bool) -> Iterator[None]:
+    """On PostgreSQL, each statement its own transaction (psycopg's autocommit), put back
+    before the connection returns to the pool.
+
+    The search only reads, then writes one row: a transaction around it would add a BEGIN
+    and a COMMIT, two of five round trips (psycopg's pipeline syncs on its BEGIN). Both
+    SELECTs, sent together, still share one implicit transaction (until their Sync), and
+    the trace's INSERT lands whole or not at all, after the rules allowed the answer."""
+    if is_sqlite:
+        yield
+        return
+    connection.autocommit = True
+    try:
+        yield
+    finally:
+        try:
+            connection.autocommit = False
+        except Exception:
+            connection.close()  # never back to the pool in autocommit: sessions need transactions
+            raise
 
 
 def _find(
