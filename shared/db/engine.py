@@ -10,9 +10,6 @@ SQLite's busy handler makes a waiting writer sleep and retry (1, 2, 5 ... 100 ms
 under concurrent writes the unlucky ones waited hundreds of milliseconds while the
 database was free; a thread lock hands the turn over at once. It gives up after the busy
 timeout, and then SQLite decides as before.
-
-A file database's WAL is checkpointed by a thread of its own (``shared/db/checkpoint.py``),
-not by the commit that happens to fill it.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +26,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from shared import jsoncodec
-from shared.db.checkpoint import BACKSTOP_PAGES, Checkpointer
 
 _BEGIN = "sqlite_begin"
 #: ``PRAGMA busy_timeout``, in seconds: how long a writer waits for the database.
@@ -44,7 +39,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, autocheckpoint: int | None = None) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The driver's own implicit BEGIN is switched off: SQLAlchemy's "begin" event below
     # emits BEGIN or BEGIN IMMEDIATE itself.
     dbapi_connection.isolation_level = None
@@ -53,8 +48,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, autocheckpoint: int 
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
-    if autocheckpoint is not None:
-        cursor.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
     cursor.close()
 
 
@@ -69,18 +62,7 @@ def _sqlite_begin(connection: Connection) -> None:
 _JSON_CODEC: dict[str, Any] = {"json_serializer": jsoncodec.dumps_text, "json_deserializer": jsoncodec.loads}
 
 
-def sqlite_file(engine: Engine) -> str | None:
-    """The path of a file SQLite database; None for PostgreSQL or an in-memory one."""
-    url = engine.url
-    database = url.database or ""
-    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or "mode=memory" in str(url):
-        return None
-    return database
-
-
-def build_engine(url: str, *, checkpointed: bool = False) -> Engine:
-    """``checkpointed``: a :class:`Checkpointer` keeps the WAL short, so the connections'
-    own automatic checkpoint is only a backstop (``BACKSTOP_PAGES``)."""
+def build_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -96,8 +78,7 @@ def build_engine(url: str, *, checkpointed: bool = False) -> Engine:
         poolclass=StaticPool if in_memory else None,
         **_JSON_CODEC,
     )
-    backstop = BACKSTOP_PAGES if checkpointed and not in_memory else None
-    event.listen(engine, "connect", partial(_sqlite_pragmas, autocheckpoint=backstop))
+    event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
@@ -106,12 +87,8 @@ class Database:
     """An engine and its session factory; built in the service's lifespan."""
 
     def __init__(self, url: str) -> None:
-        self.engine = build_engine(url, checkpointed=True)
+        self.engine = build_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        path = sqlite_file(self.engine)
-        self.checkpointer = Checkpointer(path) if path else None
-        if self.checkpointer is not None:
-            self.checkpointer.start()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         #: This process's SQLite writers, in turn. A plain lock, not an RLock: FastAPI may
         #: leave a session dependency in another thread of the pool than it entered it.
@@ -175,6 +152,4 @@ class Database:
                 self._writers.release()
 
     def dispose(self) -> None:
-        if self.checkpointer is not None:
-            self.checkpointer.stop()
         self.engine.dispose()
