@@ -54,8 +54,11 @@ class Prepared:
         if isinstance(statement, Select):
             columns = statement.selected_columns
             self._row = namedtuple("Row", list(columns.keys()))  # type: ignore[misc]
-            self._results: list[Processor] = [
-                c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+            results = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+            #: The columns to convert, by position: psycopg already gives most values as
+            #: Python's (JSON and booleans included), SQLite not.
+            self._results: list[tuple[int, Callable[[Any], Any]]] = [
+                (index, process) for index, process in enumerate(results) if process is not None
             ]
 
     def parameters(self, values: Mapping[str, Any], memo: dict[int, Any] | None = None) -> Parameters:
@@ -105,7 +108,12 @@ class Prepared:
         return [self._convert(raw) for raw in cursor.fetchall()]
 
     def _convert(self, raw: Sequence[Any]) -> Any:
-        return self._row(*(v if p is None else p(v) for v, p in zip(raw, self._results, strict=True)))
+        if not self._results:
+            return self._row(*raw)
+        values = list(raw)
+        for index, process in self._results:
+            values[index] = process(values[index])
+        return self._row(*values)
 
 
 class PreparedInsert:
