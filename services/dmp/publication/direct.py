@@ -22,7 +22,6 @@ document through the ORM) and an unknown patient.
 
 from __future__ import annotations
 
-import weakref
 from contextlib import nullcontext
 from typing import Any, cast
 
@@ -31,7 +30,7 @@ from sqlalchemy.engine import Dialect
 
 from services.dmp.access import policy
 from services.dmp.access.policy import DossierFacts
-from services.dmp.access.service import dossier_facts
+from services.dmp.access.service import DOSSIER_AND_CONTROLS, facts_from_rows
 from services.dmp.audit.service import audit_values, note_success, record_failure
 from services.dmp.errors import Problems
 from services.dmp.models import (
@@ -41,41 +40,21 @@ from services.dmp.models import (
     Document,
     DocumentList,
     Dossier,
-    ProfessionalControl,
 )
 from services.dmp.publication.bundle import Plan
 from services.dmp.publication.rows import Context, report_duplicates
 from services.dmp.publication.service import response_bundle, write_new
 from shared.db.engine import Database
-from shared.db.prepared import Prepared
+from shared.db.prepared import PerDialect, Prepared
 from shared.errors import SandboxError
 
-DOSSIERS = cast(Table, Dossier.__table__)
-CONTROLS = cast(Table, ProfessionalControl.__table__)
-#: The DMP and what the rules need of it, with one row per control of the holder (or one
-#: with NULL controls): ``facts_of`` without the ORM.
-_DOSSIER = (
-    select(
-        DOSSIERS.c.id,
-        DOSSIERS.c.ins_oid,
-        DOSSIERS.c.ins,
-        DOSSIERS.c.status,
-        DOSSIERS.c.medecin_traitant,
-        DOSSIERS.c.break_glass_objection,
-        CONTROLS.c.idnat,
-        CONTROLS.c.kind,
-        CONTROLS.c.until,
-    )
-    .select_from(DOSSIERS)
-    .outerjoin(CONTROLS, CONTROLS.c.dossier_id == DOSSIERS.c.id)
-)
 #: Whether the first document's uniqueId is in the DMP already, in the same statement (a
 #: bundle of one document, the usual one, then reads the database once).
 _FIRST_TAKEN = exists().where(Document.unique_id == bindparam("uid")).label("taken")
-_BY_INS = _DOSSIER.add_columns(_FIRST_TAKEN).where(
-    DOSSIERS.c.ins_oid == bindparam("oid"), DOSSIERS.c.ins == bindparam("ins")
+_BY_INS = DOSSIER_AND_CONTROLS.add_columns(_FIRST_TAKEN).where(
+    Dossier.ins_oid == bindparam("oid"), Dossier.ins == bindparam("ins")
 )
-_BY_ID = _DOSSIER.add_columns(_FIRST_TAKEN).where(DOSSIERS.c.id == bindparam("id"))
+_BY_ID = DOSSIER_AND_CONTROLS.add_columns(_FIRST_TAKEN).where(Dossier.id == bindparam("id"))
 _UNIQUE_ID = select(Document.unique_id).where(Document.unique_id == bindparam("uid"))
 
 
@@ -93,15 +72,7 @@ class _Statements:
             self.inserts[model] = Prepared(insert(table), dialect, column_keys=keys)
 
 
-_COMPILED: weakref.WeakKeyDictionary[Dialect, _Statements] = weakref.WeakKeyDictionary()
-
-
-def _statements(db: Database) -> _Statements:
-    dialect = db.engine.dialect
-    statements = _COMPILED.get(dialect)
-    if statements is None:
-        statements = _COMPILED[dialect] = _Statements(dialect)
-    return statements
+_STATEMENTS = PerDialect(_Statements)
 
 
 class _Fallback(Exception):
@@ -115,7 +86,7 @@ def _care_team() -> tuple[frozenset[str], frozenset[str]]:
 
 
 def _facts(rows: list[Any]) -> DossierFacts:
-    return dossier_facts(rows[0], [(r.idnat, r.kind, r.until) for r in rows], _care_team)
+    return facts_from_rows(rows, _care_team)
 
 
 def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any] | None:
@@ -123,7 +94,7 @@ def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any] | No
     ``None`` (nothing written, nothing traced) when the full path must answer."""
     if plan.patches or any(doc.replaces for doc in plan.documents):
         return None
-    statements = _statements(db)
+    statements = _STATEMENTS(db.engine.dialect)
     try:
         with db.dbapi_transaction() as connection:
             entries = _submit(connection, db.is_sqlite, statements, plan, ctx)
