@@ -214,8 +214,8 @@ def _read(
     connection: Any, is_sqlite: bool, statements: _Statements, subject: SubjectRef, status: str
 ) -> tuple[list[Any], list[Document]]:
     """The DMP's rows (:data:`DOSSIER_AND_CONTROLS`) and its documents of ``status``; on
-    PostgreSQL both in one round trip with the transaction's BEGIN (psycopg's pipeline
-    mode), the documents found by the same INS or id as the DMP."""
+    PostgreSQL both in one round trip (psycopg's pipeline mode, in autocommit: see
+    :func:`_statement_by_statement`), the documents found by the same INS or id as the DMP."""
     if subject.dossier_id is not None:
         (dossier, found), key = statements.by_id, {"id": subject.dossier_id}
     else:
