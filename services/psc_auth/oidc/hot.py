@@ -13,7 +13,6 @@ request reaches if this middleware is absent.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.psc_auth.dependencies import Psc, parse_oauth_form
+from shared import jsoncodec
 from shared.errors import OAuthError
 from shared.oauth.client_auth import presented_client
 from shared.oauth.issuers import PSC_OIDC_PATH
@@ -38,7 +38,7 @@ Answer = Callable[[Psc, str | None, str | None, bytes], Awaitable[dict[str, Any]
 def json_response(body: dict[str, Any], status: int = 200) -> Response:
     """RFC 6749 §5.1: token responses are JSON and never cached."""
     return Response(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+        jsoncodec.dumps(body),
         status_code=status,
         media_type="application/json",
         headers=NO_STORE,
