@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jose import jwk
 from jose.backends.base import Key
 
+from shared import jsoncodec
+
 Algorithm = Literal["RS256", "ES256"]
 #: The only algorithms the sandbox signs with or accepts for its tokens: never "none",
 #: never HS* with a public key (the "algorithm confusion" attack).
@@ -153,7 +155,9 @@ class Signer:
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def sign(self, claims: dict[str, Any], typ: str = "JWT") -> str:
-        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+        # Compact UTF-8 (orjson): a JSON text as valid as python-jose's ASCII-escaped one,
+        # in a fifth of the time (two to three tokens per code exchange).
+        payload = _b64url(jsoncodec.dumps(claims))
         signing_input = self._header(typ) + b"." + payload
         return (signing_input + b"." + _b64url(self._signature(signing_input))).decode("ascii")
 

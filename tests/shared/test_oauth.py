@@ -86,6 +86,19 @@ def test_keys_have_thumbprint_kids_and_public_halves(rsa: dict[str, Any], ec: di
 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_signed_claims_are_compact_utf8_json_that_python_jose_reads(
+    alg: str, rsa: dict[str, Any], ec: dict[str, Any]
+) -> None:
+    key = rsa if alg == "RS256" else ec
+    claims = {"sub": "f:1:899700112545", "given_name": "HÉLÈNE", "SubjectOrganization": "Saint-Jérôme"}
+    token = sign(claims, key)
+    payload = token.split(".")[1]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    assert raw == json.dumps(claims, ensure_ascii=False, separators=(",", ":")).encode()
+    assert jwt.decode(token, public_jwk(key), algorithms=[alg]) == claims
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
 def test_a_good_token_is_accepted_with_introspection(
     alg: str, rsa: dict[str, Any], ec: dict[str, Any]
 ) -> None:
