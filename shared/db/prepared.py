@@ -18,6 +18,7 @@ from __future__ import annotations
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Select, Table, insert
@@ -60,6 +61,11 @@ class Prepared:
             self._results: list[tuple[int, Callable[[Any], Any]]] = [
                 (index, process) for index, process in enumerate(results) if process is not None
             ]
+
+    @classmethod
+    def insert_into(cls, table: Table, dialect: Dialect) -> Prepared:
+        """``INSERT INTO table (every column) VALUES (...)``, for rows giving every column."""
+        return cls(insert(table), dialect, column_keys=[c.key for c in table.columns])
 
     def parameters(self, values: Mapping[str, Any], memo: dict[int, Any] | None = None) -> Parameters:
         """The DBAPI parameters; every bind must be given (a missing one raises KeyError).
@@ -121,16 +127,10 @@ class PreparedInsert:
     compiled once per dialect and run by the driver's ``executemany``."""
 
     def __init__(self, table: Table) -> None:
-        self._table = table
-        self._compiled: weakref.WeakKeyDictionary[Dialect, Prepared] = weakref.WeakKeyDictionary()
+        self._compiled: PerDialect[Prepared] = PerDialect(partial(Prepared.insert_into, table))
 
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        prepared = self._compiled.get(connection.dialect)
-        if prepared is None:
-            keys = [c.key for c in self._table.columns]
-            prepared = self._compiled[connection.dialect] = Prepared(
-                insert(self._table), connection.dialect, column_keys=keys
-            )
+        prepared = self._compiled(connection.dialect)
         connection.exec_driver_sql(prepared.sql, prepared.many(rows))
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, insert, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.engine import Dialect
 
 from services.dmp.access.caller import Caller
@@ -109,8 +109,7 @@ class _Statements:
         )
         self.care_team = Prepared(CARE_TEAM, dialect)
         self.current_id = Prepared(_CURRENT_ID, dialect)
-        keys = [c.key for c in _AUDIT_EVENTS.columns]
-        self.trace = Prepared(insert(_AUDIT_EVENTS), dialect, column_keys=keys)
+        self.trace = Prepared.insert_into(_AUDIT_EVENTS, dialect)
 
 
 _STATEMENTS = PerDialect(_Statements)

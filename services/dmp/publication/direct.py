@@ -25,7 +25,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, insert, select
+from sqlalchemy import Table, bindparam, exists, select
 from sqlalchemy.engine import Dialect
 
 from services.dmp.access import policy
@@ -65,11 +65,10 @@ class _Statements:
         self.by_ins = Prepared(_BY_INS, dialect)
         self.by_id = Prepared(_BY_ID, dialect)
         self.unique_id = Prepared(_UNIQUE_ID, dialect)
-        self.inserts: dict[type[Base], Prepared] = {}
-        for model in (Binary, Document, DocumentList, AuditRecord):
-            table = cast(Table, model.__table__)
-            keys = [c.key for c in table.columns]
-            self.inserts[model] = Prepared(insert(table), dialect, column_keys=keys)
+        self.inserts: dict[type[Base], Prepared] = {
+            model: Prepared.insert_into(cast(Table, model.__table__), dialect)
+            for model in (Binary, Document, DocumentList, AuditRecord)
+        }
 
 
 _STATEMENTS = PerDialect(_Statements)
