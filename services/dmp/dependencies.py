@@ -84,3 +84,11 @@ async def base_url(request: Request) -> str:
 
 
 BaseUrlDep = Annotated[str, Depends(base_url)]
+
+
+async def front_context(request: Request) -> tuple[Caller, Runtime, str]:
+    """``CallerDep``, ``RuntimeDep`` and ``BaseUrlDep`` solved in FastAPI's order, for the
+    endpoints answered in front of the router (``shared/web/front.py``): the token is
+    checked first, so a request failing two checks gets the same error either way."""
+    caller = await get_caller(request, await get_principal(request))
+    return caller, await aget_runtime(request), await base_url(request)

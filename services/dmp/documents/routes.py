@@ -21,10 +21,7 @@ from services.dmp.dependencies import (
     CallerDep,
     RuntimeDep,
     SettingsDep,
-    aget_runtime,
-    base_url,
-    get_caller,
-    get_principal,
+    front_context,
     get_settings,
 )
 from services.dmp.documents import direct, render, search, service, update
@@ -102,9 +99,7 @@ async def find_document_references(
 async def front_find(request: Request) -> Response:
     """ITI-67's GET answered in front of the router (:func:`front_routes`): the route's
     dependencies called in the order FastAPI solves them (the token first)."""
-    caller = await get_caller(request, await get_principal(request))
-    runtime = await aget_runtime(request)
-    base = await base_url(request)
+    caller, runtime, base = await front_context(request)
     return await find_document_references(request, caller, runtime, base, await get_settings(request))
 
 

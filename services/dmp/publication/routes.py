@@ -14,11 +14,8 @@ from services.dmp.dependencies import (
     BodyDep,
     CallerDep,
     RuntimeDep,
-    aget_runtime,
-    base_url,
+    front_context,
     get_body,
-    get_caller,
-    get_principal,
 )
 from services.dmp.documents import render
 from services.dmp.publication import simplified
@@ -46,9 +43,7 @@ async def front_publish(request: Request) -> Response:
     """ITI-65 answered in front of the router (:func:`front_routes`): the route's
     dependencies called in the order FastAPI solves them, so a request failing two of them
     gets the same error either way (the token before the body's size)."""
-    caller = await get_caller(request, await get_principal(request))
-    runtime = await aget_runtime(request)
-    base = await base_url(request)
+    caller, runtime, base = await front_context(request)
     return await publish(request, caller, runtime, base, await get_body(request))
 
 
