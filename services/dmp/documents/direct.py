@@ -12,8 +12,8 @@ the columns the rules and the rendering read (found by the same INS or id, so th
 PostgreSQL gets both in one round trip), then the trace's INSERT. On SQLite that is one
 transaction, its write lock held for these few hundred microseconds, not only for the
 trace's INSERT. On PostgreSQL each statement is its own transaction (the reads share
-one): three round trips with the pool's ping, not seven. The answer is rendered after
-the trace is written.
+one): two round trips (the pool checks its connections without one), not seven. The
+answer is rendered after the trace is written.
 
 The parameters, the rules, the paging, the trace and the rendering are
 :mod:`services.dmp.documents.service`'s own functions; a refusal is traced in a

@@ -9,7 +9,7 @@ compiled once for the database's dialect (:mod:`shared.db.prepared`), run on
 the holder's controls and whether the first document's uniqueId is taken (one more per
 further document), then the INSERTs of :func:`services.dmp.publication.service.write_new`
 (the same code, fault checkpoints included) and the trace's, and one commit. On
-PostgreSQL that is four round trips besides the pool's ping (BEGIN, the SELECT, the
+PostgreSQL that is four round trips (BEGIN, the SELECT, the
 INSERTs, COMMIT), not nine.
 
 The rules are the same functions as the full path's (``policy.publish``,
