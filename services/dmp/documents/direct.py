@@ -25,8 +25,6 @@ notice goes to the outbox through the session).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, select
@@ -46,6 +44,7 @@ from services.dmp.models import AuditRecord, Document, Dossier
 from services.dmp.patients.service import SubjectRef
 from shared.db.engine import Database
 from shared.db.prepared import PerDialect, Prepared
+from shared.db.roundtrips import statement_by_statement
 from shared.errors import SandboxError
 
 #: The parameters the SQL or the row filters of the full search look at: a search naming
@@ -137,7 +136,12 @@ def find_documents(db: Database, params: Params, reader: service.Reader) -> dict
     try:
         pages = service.paging(params, reader)
         subject = service.subject(params, reader)
-        with db.dbapi_transaction() as connection, _statement_by_statement(connection, db.is_sqlite):
+        # On PostgreSQL, statement by statement: the search only reads, then writes one
+        # row, and a transaction around it would add a BEGIN and a COMMIT, two of four round
+        # trips. Both SELECTs, sent together, still share one implicit transaction (until
+        # their Sync), and the trace's INSERT lands whole or not at all, after the rules
+        # allowed the answer.
+        with db.dbapi_transaction() as connection, statement_by_statement(connection, db.is_sqlite):
             found = _find(connection, db.is_sqlite, statements, subject, params, pages, reader)
             total, page, replaced = found
     except _Fallback:
@@ -148,29 +152,6 @@ def find_documents(db: Database, params: Params, reader: service.Reader) -> dict
     if reader.trace.ins is not None:
         note_success(reader.trace)
     return service.document_bundle(params, pages, total, page, replaced, reader)
-
-
-@contextmanager
-def _statement_by_statement(connection: Any, is_sqlite: bool) -> Iterator[None]:
-    """On PostgreSQL, each statement its own transaction (psycopg's autocommit), put back
-    before the connection returns to the pool.
-
-    The search only reads, then writes one row: a transaction around it would add a BEGIN
-    and a COMMIT, two of five round trips (psycopg's pipeline syncs on its BEGIN). Both
-    SELECTs, sent together, still share one implicit transaction (until their Sync), and
-    the trace's INSERT lands whole or not at all, after the rules allowed the answer."""
-    if is_sqlite:
-        yield
-        return
-    connection.autocommit = True
-    try:
-        yield
-    finally:
-        try:
-            connection.autocommit = False
-        except Exception:
-            connection.close()  # never back to the pool in autocommit: sessions need transactions
-            raise
 
 
 def _find(
@@ -214,7 +195,8 @@ def _read(
 ) -> tuple[list[Any], list[Document]]:
     """The DMP's rows (:data:`DOSSIER_AND_CONTROLS`) and its documents of ``status``; on
     PostgreSQL both in one round trip (psycopg's pipeline mode, in autocommit: see
-    :func:`_statement_by_statement`), the documents found by the same INS or id as the DMP."""
+    :func:`shared.db.roundtrips.statement_by_statement`), the documents found by the same
+    INS or id as the DMP."""
     if subject.dossier_id is not None:
         (dossier, found), key = statements.by_id, {"id": subject.dossier_id}
     else:

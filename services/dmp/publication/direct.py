@@ -9,8 +9,10 @@ compiled once for the database's dialect (:mod:`shared.db.prepared`), run on
 the holder's controls and whether the first document's uniqueId is taken (one more per
 further document), then the INSERTs of :func:`services.dmp.publication.service.write_new`
 (the same code, fault checkpoints included) and the trace's, and one commit. On
-PostgreSQL that is four round trips (BEGIN, the SELECT, the
-INSERTs, COMMIT), not nine.
+PostgreSQL that is two round trips, not nine: the SELECT on its own (autocommit), then
+BEGIN, the INSERTs and COMMIT sent together (:mod:`shared.db.roundtrips`). The SELECT
+being outside the INSERTs' transaction changes nothing at READ COMMITTED, where each
+statement of a transaction sees what was committed before it began anyway.
 
 The rules are the same functions as the full path's (``policy.publish``,
 ``report_duplicates``); a refusal, a duplicate or an injected fault is traced in a
@@ -22,7 +24,6 @@ document through the ORM) and an unknown patient.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, select
@@ -46,6 +47,7 @@ from services.dmp.publication.rows import Context, report_duplicates
 from services.dmp.publication.service import response_bundle, write_new
 from shared.db.engine import Database
 from shared.db.prepared import PerDialect, Prepared
+from shared.db.roundtrips import pipelined_transaction, statement_by_statement
 from shared.errors import SandboxError
 
 #: Whether the first document's uniqueId is in the DMP already, in the same statement (a
@@ -95,7 +97,7 @@ def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any] | No
         return None
     statements = _STATEMENTS(db.engine.dialect)
     try:
-        with db.dbapi_transaction() as connection:
+        with db.dbapi_transaction() as connection, statement_by_statement(connection, db.is_sqlite):
             entries = _submit(connection, db.is_sqlite, statements, plan, ctx)
     except _Fallback:
         return None
@@ -140,11 +142,10 @@ def _submit(
     def write(model: type[Base], values: dict[str, Any]) -> None:
         statements.inserts[model].execute(cursor, values)
 
-    # PostgreSQL: the INSERTs go in one round trip (psycopg's pipeline mode), each still a
+    # PostgreSQL: BEGIN, the INSERTs and COMMIT in one round trip, each INSERT still a
     # statement of its own run in order; an error, or a fault injected between two of them,
-    # rolls them all back as before. (The whole transaction in the pipeline cost more CPU:
-    # reading the SELECT's rows then needs a sync of its own.)
-    with nullcontext() if is_sqlite else connection.pipeline():
+    # rolls them all back as before.
+    with pipelined_transaction(connection, is_sqlite):
         entries = write_new(write, dossier, plan, {}, ctx)
         write(AuditRecord, audit_values(ctx.caller, trace, "0", trace.basis))
     note_success(trace)

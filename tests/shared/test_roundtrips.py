@@ -1,0 +1,101 @@
+"""``shared/db/roundtrips.py`` on PostgreSQL: a pipelined transaction is one round trip and
+all or nothing, and the connection goes back to the pool as it came."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.pq import TransactionStatus
+
+from shared.db.engine import Database
+from shared.db.roundtrips import pipelined_transaction, statement_by_statement
+from tests.platform.dbs import scratch_database
+from tests.support import postgres_admin_url
+
+pytestmark = [
+    pytest.mark.db,
+    pytest.mark.skipif(not postgres_admin_url(), reason="psycopg's round trips: the PostgreSQL leg"),
+]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    with scratch_database(tmp_path, "postgresql") as url:
+        database = Database(url)
+        with database.dbapi_transaction() as connection:
+            connection.execute("CREATE TABLE rows (id integer PRIMARY KEY, label text NOT NULL)")
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
+def _labels(db: Database) -> list[str]:
+    with db.dbapi_transaction() as connection:
+        return [row[0] for row in connection.execute("SELECT label FROM rows ORDER BY id")]
+
+
+def _insert(connection: Any, key: int, label: str) -> None:
+    connection.cursor().execute("INSERT INTO rows (id, label) VALUES (%s, %s)", (key, label))
+
+
+class Injected(Exception):
+    pass
+
+
+def test_the_writes_are_sent_with_begin_and_commit_in_one_round_trip(db: Database, tmp_path: Path) -> None:
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as sink, db.dbapi_transaction() as connection:
+        with statement_by_statement(connection, False):
+            connection.pgconn.trace(sink.fileno())
+            with pipelined_transaction(connection, False):
+                _insert(connection, 1, "one")
+                _insert(connection, 2, "two")
+            connection.pgconn.untrace()
+        assert connection.autocommit is False
+    sent = [line.split("\t") for line in trace.read_text().splitlines() if "\tF\t" in line]
+    kinds = [fields[3] for fields in sent]
+    # One Sync, after everything: the server answered once.
+    assert kinds.count("Sync") == 1, kinds
+    assert kinds.index("Sync") > max(i for i, kind in enumerate(kinds) if kind == "Execute"), kinds
+    statements = [fields[-1] for fields in sent if fields[3] == "Parse"]
+    assert [s.split('"')[3].split(" ")[0] for s in statements] == ["BEGIN", "INSERT", "INSERT", "COMMIT"]
+    assert _labels(db) == ["one", "two"]
+
+
+def _write(db: Database, rows: list[tuple[int, str]], *, fail_after: int | None = None) -> Any:
+    """``rows`` in one pipelined transaction (an exception raised after ``fail_after`` of
+    them, as an injected fault would); the connection used."""
+    with (
+        db.dbapi_transaction() as connection,
+        statement_by_statement(connection, False),
+        pipelined_transaction(connection, False),
+    ):
+        for index, (key, label) in enumerate(rows):
+            if index == fail_after:
+                raise Injected
+            _insert(connection, key, label)
+    return connection
+
+
+def test_a_failing_statement_leaves_nothing_and_the_connection_clean(db: Database) -> None:
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        _write(db, [(1, "one"), (1, "again"), (3, "three")])
+    connection = _write(db, [])
+    assert connection.info.transaction_status == TransactionStatus.IDLE
+    assert connection.autocommit is False
+    assert _labels(db) == []
+
+
+def test_an_exception_in_the_block_leaves_nothing(db: Database) -> None:
+    with pytest.raises(Injected):
+        _write(db, [(1, "one"), (2, "two")], fail_after=1)
+    assert _labels(db) == []
+    # The pool's next user gets a working connection in a transaction of its own.
+    with db.session() as session:
+        session.connection().exec_driver_sql("INSERT INTO rows (id, label) VALUES (4, 'four')")
+    assert _labels(db) == ["four"]
