@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
-from shared.db.engine import normalise_url
+from shared.db.engine import Database, normalise_url
 from tests.support import postgres_admin_url
 
 
@@ -31,6 +32,25 @@ def scratch_database(tmp_path: Path, kind: str) -> Iterator[str]:
         with engine.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+#: The marks of a module whose tests need PostgreSQL itself: run by the PostgreSQL leg of
+#: ``.ci/run``, skipped on the SQLite one.
+POSTGRES_ONLY = [
+    pytest.mark.db,
+    pytest.mark.skipif(not postgres_admin_url(), reason="needs PostgreSQL: the PostgreSQL leg runs it"),
+]
+
+
+@contextmanager
+def scratch_postgres(tmp_path: Path) -> Iterator[Database]:
+    """A :class:`Database` on an empty PostgreSQL database, disposed and dropped after."""
+    with scratch_database(tmp_path, "postgresql") as url:
+        database = Database(url)
+        try:
+            yield database
+        finally:
+            database.dispose()
 
 
 def database_kinds() -> list[str]:

@@ -12,23 +12,16 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from shared.db.engine import Database, normalise_url
-from tests.platform.dbs import scratch_database
+from tests.platform.dbs import POSTGRES_ONLY, scratch_postgres
 from tests.support import postgres_admin_url
 
-pytestmark = [
-    pytest.mark.db,
-    pytest.mark.skipif(not postgres_admin_url(), reason="PostgreSQL's pool: the PostgreSQL leg"),
-]
+pytestmark = POSTGRES_ONLY
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    with scratch_database(tmp_path, "postgresql") as url:
-        database = Database(url)
-        try:
-            yield database
-        finally:
-            database.dispose()
+    with scratch_postgres(tmp_path) as database:
+        yield database
 
 
 def _backend(db: Database) -> int:

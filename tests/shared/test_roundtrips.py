@@ -13,25 +13,17 @@ from psycopg.pq import TransactionStatus
 
 from shared.db.engine import Database
 from shared.db.roundtrips import pipelined_transaction, statement_by_statement
-from tests.platform.dbs import scratch_database
-from tests.support import postgres_admin_url
+from tests.platform.dbs import POSTGRES_ONLY, scratch_postgres
 
-pytestmark = [
-    pytest.mark.db,
-    pytest.mark.skipif(not postgres_admin_url(), reason="psycopg's round trips: the PostgreSQL leg"),
-]
+pytestmark = POSTGRES_ONLY
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    with scratch_database(tmp_path, "postgresql") as url:
-        database = Database(url)
+    with scratch_postgres(tmp_path) as database:
         with database.dbapi_transaction() as connection:
             connection.execute("CREATE TABLE rows (id integer PRIMARY KEY, label text NOT NULL)")
-        try:
-            yield database
-        finally:
-            database.dispose()
+        yield database
 
 
 def _labels(db: Database) -> list[str]:
