@@ -68,14 +68,15 @@ def _refuse_closed_psycopg(dbapi_connection: Any, _record: Any, _proxy: Any) -> 
     """The pool's ``checkout`` check of a psycopg connection, in place of ``pool_pre_ping``.
 
     The ping is a round trip (an empty query) before every checkout: one of the DMP search's
-    three round trips, ~10 % of its CPU (``python -m bench.dmp``). A connection the server
+    three round trips, 10-18 % of its CPU (alternating runs, README "DMP", Benchmark). A connection the server
     ended (a restart, ``pg_terminate_backend``, ``idle_session_timeout``) is told apart
     without it: the server sends its FATAL message and closes the socket, which makes an
     idle connection's socket readable, and an idle connection has nothing else to read
-    (the sandbox never LISTENs). Raising :class:`DisconnectionError` makes the pool drop
-    the connection and check out a fresh one, as a failed ping does. A peer that vanishes
-    without closing (a cut network, not a local or compose setup) goes unseen by both
-    checks until TCP gives up."""
+    (the sandbox never LISTENs; should the server ever volunteer a message, a sound
+    connection is replaced: a reconnection, not an error). Raising
+    :class:`DisconnectionError` makes the pool drop the connection and check out a fresh
+    one, as a failed ping does. A peer that vanishes without closing (a cut network, not
+    a local or compose setup) goes unseen by both checks until TCP gives up."""
     connection = getattr(dbapi_connection, "driver_connection", dbapi_connection)
     if connection.closed or connection.broken:
         raise DisconnectionError("the PostgreSQL connection is closed")
