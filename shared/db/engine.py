@@ -91,7 +91,17 @@ def build_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         psycopg = parsed.get_driver_name() == "psycopg"
-        engine = create_engine(url, pool_pre_ping=not psycopg, pool_size=10, max_overflow=20, **_JSON_CODEC)
+        engine = create_engine(
+            url,
+            pool_pre_ping=not psycopg,
+            pool_size=10,
+            max_overflow=20,
+            # The connection used last first, as on SQLite below: the same few server
+            # processes answer, warm, instead of all the pool's in turn (ITI-65 at -c8:
+            # 27-50 % more publications per second, 14-25 % less CPU, in 3 of 3 pairs).
+            pool_use_lifo=True,
+            **_JSON_CODEC,
+        )
         if psycopg:
             event.listen(engine, "checkout", _refuse_closed_psycopg)
         return engine

@@ -1,5 +1,6 @@
 """PostgreSQL pooled connections: a connection the server ended is replaced at checkout,
-a live one is reused, and neither costs a round trip (``shared/db/engine.py``)."""
+a live one is reused, and neither costs a round trip; the one used last is handed out
+first (``shared/db/engine.py``)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,14 @@ def test_every_pooled_connection_the_server_ended_is_replaced(db: Database) -> N
     with db.session(write=True) as session:
         assert session.execute(text("SELECT 1")).scalar_one() == 1
         assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() not in pids
+
+
+def test_the_connection_used_last_is_handed_out_first(db: Database) -> None:
+    # Three connections in the pool, as concurrent requests leave it.
+    connections = [db.engine.connect() for _ in range(3)]
+    pids = [int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in connections]
+    for connection in connections:
+        connection.close()
+    # One request after another: the same server process, the last one returned (in turn,
+    # the three would answer one after the other).
+    assert [_backend(db) for _ in range(3)] == [pids[-1]] * 3
