@@ -96,9 +96,10 @@ def build_engine(url: str) -> Engine:
             pool_pre_ping=not psycopg,
             pool_size=10,
             max_overflow=20,
-            # The connection used last first, as on SQLite below: the same few server
-            # processes answer, warm, instead of all the pool's in turn (ITI-65 at -c8:
-            # 27-50 % more publications per second, 14-25 % less CPU, in 3 of 3 pairs).
+            # The connection used last first, as on SQLite below. Measured: ITI-65 at -c8
+            # made 27-50 % more publications per second with 14-25 % less CPU, in 3 of 3
+            # pairs; most likely because the same few server processes answer, warm,
+            # instead of all the pool's in turn (not verified).
             pool_use_lifo=True,
             **_JSON_CODEC,
         )
