@@ -17,6 +17,12 @@ the servers visited in rotated order. The servers:
   ``refresh_token`` (rotated), JWT access tokens signed with the same algorithm (resource
   indicators, as oidc-provider requires for JWT access tokens), its in-memory adapter on an
   unbounded ``Map`` (its default 1,000-entry LRU would drop the pre-minted codes);
+* **oidc-provider 9 + SQLite**: the same, keeping what it issues in a SQLite file as PSC
+  does, through the SQL adapter of oidc-provider's examples (a table per model, the payload
+  as JSON) on better-sqlite3 12, with PSC's pragmas (WAL, ``synchronous=NORMAL``). Its
+  README calls the in-memory adapter one for development; this is the durable deployment,
+  and the like-for-like comparison for a code exchange (PSC persists the code's use and the
+  tokens; the in-memory peer persists nothing);
 * **bare FastAPI**: one ``POST /token`` endpoint that parses the form, checks Basic
   credentials and signs one JWT with python-jose: the floor of the framework plus one
   signature, without any OAuth logic.
@@ -26,12 +32,14 @@ redeems a fresh code with its PKCE verifier; the codes are minted before the mea
 each server's own means (PSC: rows written with its models in its database; oidc-provider:
 ``AuthorizationCode`` objects saved through its API in its process), and a server answers
 with an access token, an ID token and a refresh token (PSC writes the code's use, the access
-token's record and the refresh token to SQLite; oidc-provider to its in-memory store). The
+token's record and the refresh token to SQLite; oidc-provider to its in-memory store, or
+to its SQLite file one statement at a time, as its adapter interface has no transactions). The
 first codes serve the warm-up. The bare endpoint gets the code-exchange body too and signs
 one token: it is the same floor.
 
-``--setup`` installs the peers: ``apt-get install -y wrk`` and ``npm install oidc-provider@9``
-under ``bench/.peers/oidc-provider``.
+``--setup`` installs the peers: ``apt-get install -y wrk`` and ``npm install oidc-provider@9
+better-sqlite3@12`` under ``bench/.peers/oidc-provider`` (better-sqlite3 builds from source
+where no prebuilt binary can be fetched: about two minutes).
 """
 
 from __future__ import annotations
@@ -115,17 +123,68 @@ NODE_SERVER = textwrap.dedent(
     import Provider from 'oidc-provider';
     import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 
-    const [alg, port, codesFile, count, challenge] = process.argv.slice(2);
+    const [alg, port, codesFile, count, challenge, database] = process.argv.slice(2);
     const pair = alg === 'ES256'
       ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
       : generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwk = { ...pair.privateKey.export({ format: 'jwk' }), alg, use: 'sig', kid: randomUUID() };
     const issuer = `http://127.0.0.1:${port}`;
-    // oidc-provider's own in-memory adapter, on an unbounded Map instead of its 1,000-entry
-    // LRU (which would forget the pre-minted codes): PSC keeps everything in SQLite too.
+
+    async function sqliteAdapter(file) {
+      const { default: Database } = await import('better-sqlite3');
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      const tables = {};
+      const table = (name) => {
+        if (!tables[name]) {
+          db.exec(`CREATE TABLE IF NOT EXISTS "${name}" (id TEXT PRIMARY KEY, grantId TEXT,
+            userCode TEXT, uid TEXT, data TEXT NOT NULL, expiresAt INTEGER, consumedAt INTEGER)`);
+          db.exec(`CREATE INDEX IF NOT EXISTS "${name}_grantId" ON "${name}" (grantId)`);
+          db.exec(`CREATE INDEX IF NOT EXISTS "${name}_uid" ON "${name}" (uid)`);
+          db.exec(`CREATE INDEX IF NOT EXISTS "${name}_userCode" ON "${name}" (userCode)`);
+          tables[name] = {
+            upsert: db.prepare(`INSERT INTO "${name}" (id, grantId, userCode, uid, data, expiresAt)
+              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET grantId = excluded.grantId,
+              userCode = excluded.userCode, uid = excluded.uid, data = excluded.data,
+              expiresAt = excluded.expiresAt`),
+            find: db.prepare(`SELECT data, consumedAt FROM "${name}" WHERE id = ?`),
+            findByUid: db.prepare(`SELECT data, consumedAt FROM "${name}" WHERE uid = ?`),
+            findByUserCode: db.prepare(`SELECT data, consumedAt FROM "${name}" WHERE userCode = ?`),
+            consume: db.prepare(`UPDATE "${name}" SET consumedAt = ? WHERE id = ?`),
+            destroy: db.prepare(`DELETE FROM "${name}" WHERE id = ?`),
+            revoke: db.prepare(`DELETE FROM "${name}" WHERE grantId = ?`),
+          };
+        }
+        return tables[name];
+      };
+      const payload = (row) => row && {
+        ...JSON.parse(row.data), ...(row.consumedAt ? { consumed: row.consumedAt } : undefined),
+      };
+      class Adapter {
+        constructor(name) { this.sql = table(name); }
+        async upsert(id, data, expiresIn) {
+          const expiresAt = expiresIn ? Date.now() + expiresIn * 1000 : null;
+          this.sql.upsert.run(id, data.grantId ?? null, data.userCode ?? null, data.uid ?? null,
+            JSON.stringify(data), expiresAt);
+        }
+        async find(id) { return payload(this.sql.find.get(id)); }
+        async findByUid(uid) { return payload(this.sql.findByUid.get(uid)); }
+        async findByUserCode(code) { return payload(this.sql.findByUserCode.get(code)); }
+        async consume(id) { this.sql.consume.run(Math.floor(Date.now() / 1000), id); }
+        async destroy(id) { this.sql.destroy.run(id); }
+        async revokeByGrantId(grantId) { this.sql.revoke.run(grantId); }
+      }
+      return { db, Adapter };
+    }
+    // Without a database: oidc-provider's own in-memory adapter, on an unbounded Map instead
+    // of its 1,000-entry LRU (which would forget the pre-minted codes). With one: the SQL
+    // adapter of oidc-provider's examples (a table per model: id, grantId, userCode, uid, the
+    // payload as JSON, expiresAt, consumedAt) on better-sqlite3, with PSC's pragmas.
     const store = new Map();
+    const sql = database ? await sqliteAdapter(database) : null;
     const provider = new Provider(issuer, {
-      adapter: (model) => new MemoryAdapter(model, store),
+      adapter: sql ? sql.Adapter : (model) => new MemoryAdapter(model, store),
       jwks: { keys: [jwk] },
       clients: [{
         client_id: 'dpi-valmont',
@@ -167,6 +226,7 @@ NODE_SERVER = textwrap.dedent(
 
     const client = await provider.Client.find('dpi-valmont');
     const codes = [];
+    sql?.db.exec('BEGIN');  // minting is set-up, not measured: one transaction
     for (let i = 0; i < Number(count); i += 1) {
       const grant = new provider.Grant({ accountId: 'f:bench:899700112545', clientId: 'dpi-valmont' });
       grant.addOIDCScope('openid scope_all');
@@ -180,6 +240,7 @@ NODE_SERVER = textwrap.dedent(
       });
       codes.push(await code.save());
     }
+    sql?.db.exec('COMMIT');
     writeFileSync(codesFile, codes.join('\\n'));
     provider.listen(Number(port), '127.0.0.1');
     """
@@ -290,6 +351,8 @@ class Psc(Server):
 
 class OidcProvider(Server):
     name = "oidc-provider 9"
+    #: Where its adapter keeps the codes and tokens (``None``: its in-memory adapter).
+    database: Path | None = None
 
     def start(self) -> None:
         self.script = OIDC_PROVIDER / "server.mjs"
@@ -300,13 +363,27 @@ class OidcProvider(Server):
         """oidc-provider keeps its codes in memory: a fresh process mints them at start."""
         self.stop()
         self.port = free_port()
+        command = ["node", str(self.script), self.alg, str(self.port), str(path), str(CODES), CHALLENGE]
+        if self.database is not None:
+            command.append(str(self.database))
         self.process = subprocess.Popen(
-            pinned(1, ["node", str(self.script), self.alg, str(self.port), str(path), str(CODES), CHALLENGE]),
+            pinned(1, command),
             cwd=OIDC_PROVIDER,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_healthy([self.url + "/.well-known/openid-configuration"], timeout=300, process=self.process)
+
+
+class DurableOidcProvider(OidcProvider):
+    """oidc-provider keeping what it issues in SQLite as PSC does (one database file for
+    all repetitions, as PSC's), through the SQL adapter of its examples on better-sqlite3."""
+
+    name = "oidc-provider 9 + SQLite"
+
+    def start(self) -> None:
+        self.database = self.workdir / "oidc-provider.db"
+        super().start()
 
 
 class Bare(Server):
@@ -457,20 +534,21 @@ def measure(servers: list[Server], shape: str, args: argparse.Namespace) -> dict
     return results
 
 
-def summarise(results: dict[str, list[dict[str, float]]], baseline: str) -> list[list[str]]:
+def summarise(results: dict[str, list[dict[str, float]]], baselines: list[str]) -> list[list[str]]:
+    """One row per server: its medians, and its rate and CPU efficiency as ratios to each
+    baseline's (the rate ratios first)."""
     rows = []
-    base = median([r["rate"] for r in results[baseline]])
-    base_cpu = median([r["cpu_us"] for r in results[baseline]])
+    rates = {name: median([r["rate"] for r in runs]) for name, runs in results.items()}
+    cpus = {name: median([r["cpu_us"] for r in runs]) for name, runs in results.items()}
     for name, runs in results.items():
-        rate = median([r["rate"] for r in runs])
-        cpu = median([r["cpu_us"] for r in runs])
+        rate, cpu = rates[name], cpus[name]
         rows.append(
             [
                 name,
                 f"{rate:,.0f}",
-                f"{rate / base:.2f}",
+                *(f"{rate / rates[base]:.2f}" for base in baselines),
                 f"{cpu:,.0f}",
-                f"{base_cpu / cpu:.2f}",
+                *(f"{cpus[base] / cpu:.2f}" for base in baselines),
                 f"{median([r['p50'] for r in runs]):.2f}",
                 f"{median([r['p99'] for r in runs]):.2f}",
                 str(sum(int(r["non2xx"]) for r in runs)),
@@ -485,7 +563,9 @@ def setup() -> None:
     if not (OIDC_PROVIDER / "package.json").exists():
         (OIDC_PROVIDER / "package.json").write_text(json.dumps({"name": "psc-bench-peers", "private": True}))
     subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "oidc-provider@9"], cwd=OIDC_PROVIDER, check=True
+        ["npm", "install", "--no-audit", "--no-fund", "oidc-provider@9", "better-sqlite3@12"],
+        cwd=OIDC_PROVIDER,
+        check=True,
     )
 
 
@@ -505,7 +585,12 @@ def main() -> None:
     for alg in args.algs.split(","):
         with tempfile.TemporaryDirectory(prefix="psc-bench-") as tmp:
             workdir = Path(tmp)
-            servers: list[Server] = [Psc(alg, workdir), OidcProvider(alg, workdir), Bare(alg, workdir)]
+            servers: list[Server] = [
+                Psc(alg, workdir),
+                OidcProvider(alg, workdir),
+                DurableOidcProvider(alg, workdir),
+                Bare(alg, workdir),
+            ]
             try:
                 for server in servers:
                     server.start()
@@ -521,13 +606,16 @@ def main() -> None:
                         "server",
                         "req/s",
                         "rate vs oidc-provider",
+                        "vs + SQLite",
                         "CPU µs/req",
                         "efficiency vs oidc-provider",
+                        "vs + SQLite",
                         "p50 ms",
                         "p99 ms",
                         "non-2xx",
                     ]
-                    print(table(summarise(results, OidcProvider.name), header))
+                    baselines = [OidcProvider.name, DurableOidcProvider.name]
+                    print(table(summarise(results, baselines), header))
             finally:
                 for server in servers:
                     server.stop()
