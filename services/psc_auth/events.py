@@ -4,9 +4,10 @@ introspection answers in between (``shared/oauth/security_events.py`` says why; 
 SETs pushed as RFC 8935 describes; the real PSC has no such push, README "Revocation
 events").
 
-What can turn an active access token inactive here: a write to ``issued_tokens`` (a token
-revoked, a grant revoked, a logout, a refresh token reused, a reset or a snapshot load
-deleting the rows), a change of the signing keys, the clock moving. The database side is
+What can turn an active access token inactive here: a token revoked (``issued_tokens``), a
+grant revoked (``revoked_grants``: a code redeemed twice, a refresh token reused or
+revoked), a login session ended or removed (``sessions``: a logout, a reset or a snapshot
+load), a change of the signing keys, the clock moving. The database side is
 watched on the engine, whatever code issues the statement, so that no new path can forget
 it; the clock says it itself. Each request's reasons are pushed once, after its
 transaction committed and before its response starts: when a client reads the answer of a
@@ -35,8 +36,15 @@ log = logging.getLogger(__name__)
 
 #: The reasons noted while serving the current request (``None`` outside a request).
 PENDING: ContextVar[set[str] | None] = ContextVar("psc_pending_events", default=None)
-#: Tables whose updates and deletes may deactivate tokens, and the reason they give.
-WATCHED = (("issued_tokens", "tokens"), ("signing_keys", "keys"))
+#: The statements that may deactivate tokens (their first words: verb, then table), and
+#: the reason they give. Inserts into the two revocation tables revoke; a session ends by
+#: an update and goes by a delete.
+WATCHED = (
+    (("insert into issued_tokens", "update issued_tokens", "delete from issued_tokens"), "tokens"),
+    (("insert into revoked_grants", "update revoked_grants", "delete from revoked_grants"), "tokens"),
+    (("update sessions", "delete from sessions"), "tokens"),
+    (("update signing_keys", "delete from signing_keys"), "keys"),
+)
 #: A receiver that does not answer within this delays the revocation's answer no longer.
 PUSH_TIMEOUT = 2.0
 
@@ -51,11 +59,10 @@ def mark(reason: str) -> None:
 def _watch_statement(
     _conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool
 ) -> None:
-    head = statement[:64].lstrip().lower()
-    if head.startswith(("update", "delete")):
-        for table, reason in WATCHED:
-            if table in head:
-                mark(reason)
+    head = " ".join(statement[:64].lower().split())
+    for starts, reason in WATCHED:
+        if head.startswith(starts):
+            mark(reason)
 
 
 def watch(engine: Engine) -> None:

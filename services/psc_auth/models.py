@@ -27,11 +27,12 @@ class SigningKey(SigningKeyMixin, Base):
 
 
 class IssuedToken(Base):
-    """Access tokens issued to a person (introspection and revocation look them up).
+    """Access tokens revoked before they expire (RFC 7009), with ``revoked_at`` set.
 
-    Software tokens (client_credentials) are not recorded: like Keycloak's lightweight
-    service-account tokens they are valid until they expire, unless revoked, which records
-    them here with ``revoked_at`` set.
+    Issuing an access token records nothing, as in Keycloak: a professional's token is
+    active while its signature and expiry hold, its login session (``sid``) lasts, its grant
+    (named in its ``jti``) is not in ``revoked_grants`` and its ``jti`` is not here. A
+    software token (client_credentials) is active until it expires unless it is here.
     """
 
     __tablename__ = "issued_tokens"
@@ -46,10 +47,21 @@ class IssuedToken(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
-    #: The PSC session (login) the token comes from: logout revokes them all.
+    #: The PSC session (login) the token comes from.
     session_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
-    #: The grant (one code exchange and its refreshes): revoking it revokes them all.
+    #: The grant (one code exchange and its refreshes) the token comes from.
     grant_id: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+
+
+class RevokedGrant(Base):
+    """Grants revoked (a code redeemed twice, a refresh token reused or revoked): every
+    access token of the grant stops being active (its ``jti`` names the grant), and its
+    refresh tokens are marked revoked in ``refresh_tokens``."""
+
+    __tablename__ = "revoked_grants"
+
+    grant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revoked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class ProfessionalRecord(Base):

@@ -6,12 +6,14 @@ introspected), so the lookups are single-row Core statements, not ORM loads.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.psc_auth.models import IssuedToken, PscSession, RefreshToken
+from services.psc_auth.models import IssuedToken, PscSession, RefreshToken, RevokedGrant
 from shared.oauth.refresh import token_hash
 from shared.oauth.revocation import check_owner
 from shared.oauth.server import decode_own
@@ -24,12 +26,37 @@ if TYPE_CHECKING:
 ISSUED = cast(Table, IssuedToken.__table__)
 REFRESH = cast(Table, RefreshToken.__table__)
 SESSIONS = cast(Table, PscSession.__table__)
+GRANTS = cast(Table, RevokedGrant.__table__)
 
 # Prepared once: building and coercing a statement costs more than running it on SQLite.
-INSERT_ISSUED = insert(ISSUED)
 INSERT_REFRESH = insert(REFRESH)
 SELECT_REVOKED = select(ISSUED.c.revoked_at).where(ISSUED.c.jti == bindparam("jti"))
 SELECT_SESSION = select(SESSIONS).where(SESSIONS.c.id == bindparam("sid"))
+#: A professional's access token: its login session, and whether it or its grant was revoked.
+SELECT_LIVE = select(
+    SESSIONS.c.ended_at,
+    SESSIONS.c.expires_at,
+    SELECT_REVOKED.scalar_subquery().label("token_revoked"),
+    select(GRANTS.c.revoked_at)
+    .where(GRANTS.c.grant_id == bindparam("grant"))
+    .scalar_subquery()
+    .label("grant_revoked"),
+).where(SESSIONS.c.id == bindparam("sid"))
+
+
+def access_jti(grant_id: str) -> str:
+    """The ``jti`` of a professional's access token: its grant, then a random part.
+
+    Nothing is written when an access token is issued (a quarter of a code exchange's CPU
+    went to recording it), so the token itself says which grant revokes it. Keycloak's
+    ``jti`` has a structure of its own too (``onrtac:<uuid>``); to a client it is opaque."""
+    return f"{grant_id}.{secrets.token_hex(6)}"
+
+
+def grant_of(jti: str) -> str | None:
+    """The grant an access token's ``jti`` names (``None`` for a software token's)."""
+    grant, dot, _ = jti.partition(".")
+    return grant if dot else None
 
 
 class TokenReading:
@@ -55,12 +82,25 @@ class TokenReading:
         claims = self.decode(token)
         if claims is None or claims.get("typ") != "Bearer":
             return None
-        revoked = session.execute(SELECT_REVOKED, {"jti": str(claims.get("jti", ""))}).first()
-        if revoked is None:
-            # Only software tokens go unrecorded; a professional's token we do not know
-            # (issued before a reset, say) is not active.
-            return claims if str(claims.get("sub", "")).startswith("service-account-") else None
-        return claims if revoked[0] is None else None
+        jti = str(claims.get("jti", ""))
+        if str(claims.get("sub", "")).startswith("service-account-"):
+            # A software token (no person, no session) is active unless revoked.
+            revoked = session.execute(SELECT_REVOKED, {"jti": jti}).first()
+            return claims if revoked is None or revoked[0] is None else None
+        # A professional's: as Keycloak, while its login session lasts (one that a reset
+        # or a snapshot load removed is gone) and neither it nor its grant was revoked.
+        live = session.execute(
+            SELECT_LIVE, {"sid": str(claims.get("sid", "")), "jti": jti, "grant": grant_of(jti)}
+        ).first()
+        if (
+            live is None
+            or live.ended_at is not None
+            or live.expires_at <= self.clock.now()
+            or live.token_revoked is not None
+            or live.grant_revoked is not None
+        ):
+            return None
+        return claims
 
     def introspect(self, session: Session, token: str) -> dict[str, Any]:
         """RFC 7662 §2.2: ``{"active": false}`` and nothing else for an inactive token."""
@@ -128,6 +168,8 @@ class TokenReading:
                         issued_at=dt.datetime.fromtimestamp(claims["iat"], dt.UTC),
                         expires_at=dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
                         revoked_at=now,
+                        session_id=claims.get("sid"),
+                        grant_id=grant_of(str(claims["jti"])),
                     )
                 )
             return
@@ -142,10 +184,10 @@ class TokenReading:
     def revoke_grant(self, session: Session, grant_id: str) -> None:
         """RFC 7009 §2.1 / RFC 6749 §4.1.2 / RFC 9700 §4.14.2: everything a grant issued."""
         now = self.clock.now()
+        # Once per grant: a second revocation (two replays racing on PostgreSQL) is a no-op.
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         session.execute(
-            update(ISSUED)
-            .where(ISSUED.c.grant_id == grant_id, ISSUED.c.revoked_at.is_(None))
-            .values(revoked_at=now)
+            dialect.insert(GRANTS).values(grant_id=grant_id, revoked_at=now).on_conflict_do_nothing()
         )
         session.execute(
             update(REFRESH)

@@ -2,10 +2,11 @@
 commits).
 
 Access and ID tokens are JWTs signed with the realm's current key (``kid`` in the header,
-RFC 7515 §4.1.4); refresh tokens are opaque handles stored hashed. Access tokens issued to
-a professional are recorded (introspection and revocation look them up); software tokens
-(client_credentials) are not, like Keycloak's lightweight service-account tokens. The
-token endpoint's writes are single Core statements: it is the hottest path of the realm.
+RFC 7515 §4.1.4); refresh tokens are opaque handles stored hashed. Access tokens are not
+recorded when issued, as in Keycloak: a professional's is active while its login session
+lasts and neither it nor its grant (named in its ``jti``) was revoked; a software token
+(client_credentials) until it expires, unless revoked (``reading.py``). The token
+endpoint's writes are single Core statements: it is the hottest path of the realm.
 """
 
 from __future__ import annotations
@@ -28,13 +29,12 @@ from services.psc_auth.errors import CommitThenRaise
 from services.psc_auth.keys import KeyRing
 from services.psc_auth.models import PscSession
 from services.psc_auth.reading import (
-    INSERT_ISSUED,
     INSERT_REFRESH,
-    ISSUED,
     REFRESH,
     SELECT_SESSION,
     SESSIONS,
     TokenReading,
+    access_jti,
 )
 from services.psc_auth.registry import Registry
 from services.psc_auth.settings import PscSettings
@@ -74,10 +74,9 @@ def left_half_hash(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Issued:
-    """Tokens minted for a professional, and the rows to record them with."""
+    """Tokens minted for a professional, and the refresh token's row to record."""
 
     response: dict[str, Any]
-    access_row: dict[str, Any]
     refresh_row: dict[str, Any] | None
 
 
@@ -117,12 +116,14 @@ class TokenService(TokenReading):
 
     # -- claims ------------------------------------------------------------------------
 
-    def _base(self, subject: str, audience: str | list[str], client_id: str, typ: str) -> dict[str, Any]:
+    def _base(
+        self, subject: str, audience: str | list[str], client_id: str, typ: str, *, jti: str | None = None
+    ) -> dict[str, Any]:
         now = int(self.clock.time())
         return {
             "exp": now + self.settings.access_token_lifetime,
             "iat": now,
-            "jti": str(uuid.uuid4()),
+            "jti": jti or str(uuid.uuid4()),
             "iss": self.issuer,
             "aud": audience,
             "sub": subject,
@@ -168,7 +169,6 @@ class TokenService(TokenReading):
             grant_id=grant_id,
             with_refresh=with_refresh,
         )
-        session.execute(INSERT_ISSUED, issued.access_row)
         if issued.refresh_row is not None:
             session.execute(INSERT_REFRESH, issued.refresh_row)
         return issued.response
@@ -185,26 +185,17 @@ class TokenService(TokenReading):
         grant_id: str | None = None,
         with_refresh: bool = True,
     ) -> Issued:
-        """The tokens and the rows that record them (``issued_tokens``, ``refresh_tokens``),
-        for the caller to write in its transaction."""
+        """The tokens, and the refresh token's row (``refresh_tokens``) for the caller to
+        write in its transaction (the access token is not recorded: its ``jti`` names its
+        grant)."""
         grant_id = grant_id or str(uuid.uuid4())
         auth = self._auth_claims(psc_session)
-        claims = self._base(pro.sub, [*self.settings.audiences, client_id], client_id, "Bearer")
+        claims = self._base(
+            pro.sub, [*self.settings.audiences, client_id], client_id, "Bearer", jti=access_jti(grant_id)
+        )
         claims.update(auth)
         claims.update({"scope": scope, "client_id": client_id, **access_token_claims(self.personas, pro)})
         access = sign(claims, signing_key)
-        access_row = {
-            "jti": claims["jti"],
-            "kind": "access",
-            "client_id": client_id,
-            "subject": pro.sub,
-            "scope": scope,
-            "issued_at": dt.datetime.fromtimestamp(claims["iat"], dt.UTC),
-            "expires_at": dt.datetime.fromtimestamp(claims["exp"], dt.UTC),
-            "session_id": psc_session.id,
-            "grant_id": grant_id,
-            "revoked_at": None,
-        }
         response: dict[str, Any] = {
             "access_token": access,
             "expires_in": self.settings.access_token_lifetime,
@@ -225,7 +216,7 @@ class TokenService(TokenReading):
             )
             response["refresh_expires_in"] = self.settings.refresh_token_lifetime
         response.update({"not-before-policy": 0, "session_state": psc_session.id, "scope": scope})
-        return Issued(response, access_row, refresh_row)
+        return Issued(response, refresh_row)
 
     def software_tokens(self, client_id: str, scope: str) -> dict[str, Any]:
         """client_credentials: a software account, no person (Keycloak's service account).
@@ -300,11 +291,7 @@ class TokenService(TokenReading):
         )
         if ended.rowcount == 0:  # type: ignore[attr-defined]
             return False
-        session.execute(
-            update(ISSUED)
-            .where(ISSUED.c.session_id == session_id, ISSUED.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        # Its access tokens end with it (they are checked against their session).
         session.execute(
             update(REFRESH)
             .where(REFRESH.c.session_id == session_id, REFRESH.c.revoked_at.is_(None))

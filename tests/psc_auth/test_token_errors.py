@@ -12,6 +12,7 @@ from tests.psc_auth.support import (
     TOKEN,
     Browser,
     advance_clock,
+    claims_of,
     exchange,
     introspect,
     pkce_pair,
@@ -54,6 +55,14 @@ def test_a_reused_code_is_refused_and_revokes_its_tokens(sb: Sandbox, browser: B
     # RFC 6749 §4.1.2: what the first exchange gave is revoked.
     assert introspect(sb, first["access_token"]) == {"active": False}
     assert introspect(sb, first["refresh_token"]) == {"active": False}
+    # A third try revokes the same grant again: the same answer, not a duplicate row.
+    assert "already used" in _oauth_error(exchange(sb, code), 400, "invalid_grant")
+    assert len(sb.admin("psc_auth", "GET", "snapshot").json()["tables"]["revoked_grants"]) == 1
+    # Another code of the same login session (SSO) is another grant: its tokens stay active.
+    browser.authorize()
+    other = exchange(sb, browser.last_callback["code"]).json()
+    assert claims_of(other["access_token"])["sid"] == claims_of(first["access_token"])["sid"]
+    assert introspect(sb, other["access_token"])["active"] is True
 
 
 def test_the_redirect_uri_must_be_the_same(sb: Sandbox, browser: Browser) -> None:

@@ -3,6 +3,7 @@ logout with ``id_token_hint``, and signing-key rotation."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -101,6 +102,34 @@ def test_revoking_an_access_token(sb: Sandbox, tokens: dict[str, Any]) -> None:
     assert missing.json()["error"] == "invalid_request"
     unauthenticated = psc.post(REVOKE, data={"token": tokens["access_token"], "client_id": DPI[0]})
     assert unauthenticated.status_code == 401
+
+
+def test_issuing_records_no_access_token_and_its_jti_names_its_grant(
+    sb: Sandbox, tokens: dict[str, Any]
+) -> None:
+    tables = sb.admin("psc_auth", "GET", "snapshot").json()["tables"]
+    # As in Keycloak, nothing is written for an access token.
+    assert tables["issued_tokens"] == []
+    (refresh,) = tables["refresh_tokens"]
+    first = claims_of(tokens["access_token"])["jti"]
+    grant, dot, rest = first.partition(".")
+    assert (grant, dot) == (refresh["grant_id"], ".") and rest
+    # A refresh stays in its grant, with a new jti.
+    second = claims_of(_refresh(sb, tokens["refresh_token"]).json()["access_token"])["jti"]
+    assert second.startswith(f"{grant}.") and second != first
+
+
+def test_an_access_token_lasts_no_longer_than_its_login_session(sb: Sandbox, tokens: dict[str, Any]) -> None:
+    snapshot = sb.admin("psc_auth", "GET", "snapshot").json()
+    sid = claims_of(tokens["access_token"])["sid"]
+    ended = copy.deepcopy(snapshot)
+    (login,) = [row for row in ended["tables"]["sessions"] if row["id"] == sid]
+    login["expires_at"] = "2020-01-01T00:00:00+00:00"
+    assert sb.admin("psc_auth", "PUT", "snapshot", json=ended).status_code == 200
+    # The token itself has not expired; its login session has.
+    assert introspect(sb, tokens["access_token"]) == {"active": False}
+    assert sb.admin("psc_auth", "PUT", "snapshot", json=snapshot).status_code == 200
+    assert introspect(sb, tokens["access_token"])["active"] is True
 
 
 def test_software_tokens_are_stateless_but_revocable(sb: Sandbox) -> None:

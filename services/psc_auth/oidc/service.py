@@ -19,7 +19,7 @@ from services.psc_auth.mfa.service import Factors
 from services.psc_auth.models import AuthorizationCode, CibaRequest, EcpsRequest
 from services.psc_auth.oidc.authorize import SCOPES
 from services.psc_auth.oidc.client_auth import ClientAuthenticator
-from services.psc_auth.reading import INSERT_ISSUED, INSERT_REFRESH, REFRESH, SESSIONS
+from services.psc_auth.reading import INSERT_REFRESH, REFRESH, SESSIONS
 from services.psc_auth.registry import Client
 from services.psc_auth.service import AMR_PUSH, LoginSession, TokenService
 from shared.db.prepared import Prepared
@@ -91,7 +91,6 @@ class _Statements:
     def __init__(self, dialect: Dialect) -> None:
         self.select_code = Prepared(SELECT_CODE_SESSION, dialect)
         self.use_code = Prepared(USE_CODE, dialect)
-        self.insert_issued = Prepared(INSERT_ISSUED, dialect)
         self.insert_refresh = Prepared(INSERT_REFRESH, dialect)
 
 
@@ -219,7 +218,7 @@ class OidcService:
     def _exchange_code(self, client: Client, form: Mapping[str, str]) -> dict[str, Any] | None:
         """The code exchange when all is well, on a bare DBAPI connection with statements
         compiled once: one read of the code and its session, the code marked used, the
-        access and refresh tokens recorded, one commit (a code exchange cost ~1 ms of
+        refresh token recorded, one commit (a code exchange cost ~1 ms of
         SQLAlchemy machinery through the session before). ``None`` when anything is off
         (unknown, used or expired code, another redirect URI, a wrong verifier, an ended
         session...): nothing is written, and :meth:`_authorization_code` then says why and
@@ -267,7 +266,6 @@ class OidcService:
                     grant_id=grant_id,
                     with_refresh="refresh_token" in client.grant_types,
                 )
-                statements.insert_issued.execute(cursor, issued.access_row)
                 if issued.refresh_row is not None:
                     statements.insert_refresh.execute(cursor, issued.refresh_row)
                 return issued.response
