@@ -44,6 +44,26 @@ SELECT_LIVE = select(
 ).where(SESSIONS.c.id == bindparam("sid"))
 
 
+#: A refresh token, its grant's revocation, and its login session.
+SELECT_REFRESH = (
+    select(REFRESH, GRANTS.c.revoked_at.label("grant_revoked"))
+    .outerjoin(GRANTS, GRANTS.c.grant_id == REFRESH.c.grant_id)
+    .where(REFRESH.c.token_hash == bindparam("hash"))
+)
+SELECT_REFRESH_LIVE = (
+    select(
+        REFRESH,
+        GRANTS.c.revoked_at.label("grant_revoked"),
+        SESSIONS.c.professional_id,
+        SESSIONS.c.ended_at,
+        SESSIONS.c.expires_at.label("ends"),
+    )
+    .join(SESSIONS, SESSIONS.c.id == REFRESH.c.session_id)
+    .outerjoin(GRANTS, GRANTS.c.grant_id == REFRESH.c.grant_id)
+    .where(REFRESH.c.token_hash == bindparam("hash"))
+)
+
+
 def access_jti(grant_id: str) -> str:
     """The ``jti`` of a professional's access token: its grant, then a random part.
 
@@ -111,16 +131,10 @@ class TokenReading:
             username = claims.get("preferred_username")
             return {**claims, "active": True, "token_type": "Bearer", "username": username}
         now = self.clock.now()
-        row = session.execute(
-            select(
-                REFRESH, SESSIONS.c.professional_id, SESSIONS.c.ended_at, SESSIONS.c.expires_at.label("ends")
-            )
-            .join(SESSIONS, SESSIONS.c.id == REFRESH.c.session_id)
-            .where(REFRESH.c.token_hash == token_hash(token))
-        ).first()
+        row = session.execute(SELECT_REFRESH_LIVE, {"hash": token_hash(token)}).first()
         if (
             row is None
-            or row.revoked_at is not None
+            or row.grant_revoked is not None
             or row.rotated_at is not None
             or row.expires_at <= now
             or row.ended_at is not None
@@ -182,15 +196,11 @@ class TokenReading:
         self.revoke_grant(session, row.grant_id)
 
     def revoke_grant(self, session: Session, grant_id: str) -> None:
-        """RFC 7009 §2.1 / RFC 6749 §4.1.2 / RFC 9700 §4.14.2: everything a grant issued."""
+        """RFC 7009 §2.1 / RFC 6749 §4.1.2 / RFC 9700 §4.14.2: everything a grant issued (its
+        access and refresh tokens are read with ``revoked_grants``)."""
         now = self.clock.now()
         # Once per grant: a second revocation (two replays racing on PostgreSQL) is a no-op.
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         session.execute(
             dialect.insert(GRANTS).values(grant_id=grant_id, revoked_at=now).on_conflict_do_nothing()
-        )
-        session.execute(
-            update(REFRESH)
-            .where(REFRESH.c.grant_id == grant_id, REFRESH.c.revoked_at.is_(None))
-            .values(revoked_at=now)
         )

@@ -30,7 +30,6 @@ from services.psc_auth.keys import KeyRing
 from services.psc_auth.models import PscSession
 from services.psc_auth.reading import (
     INSERT_REFRESH,
-    REFRESH,
     SELECT_SESSION,
     SESSIONS,
     TokenReading,
@@ -289,15 +288,8 @@ class TokenService(TokenReading):
             .where(SESSIONS.c.id == session_id, SESSIONS.c.ended_at.is_(None))
             .values(ended_at=now)
         )
-        if ended.rowcount == 0:  # type: ignore[attr-defined]
-            return False
-        # Its access tokens end with it (they are checked against their session).
-        session.execute(
-            update(REFRESH)
-            .where(REFRESH.c.session_id == session_id, REFRESH.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        return True
+        # Its access and refresh tokens end with it: both are read with their session.
+        return bool(ended.rowcount)  # type: ignore[attr-defined]
 
     # -- people ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from services.psc_auth.mfa.service import Factors
 from services.psc_auth.models import AuthorizationCode, CibaRequest, EcpsRequest
 from services.psc_auth.oidc.authorize import SCOPES
 from services.psc_auth.oidc.client_auth import ClientAuthenticator
-from services.psc_auth.reading import INSERT_REFRESH, REFRESH, SESSIONS
+from services.psc_auth.reading import INSERT_REFRESH, REFRESH, SELECT_REFRESH, SESSIONS
 from services.psc_auth.registry import Client
 from services.psc_auth.service import AMR_PUSH, LoginSession, TokenService
 from shared.db.prepared import Prepared
@@ -45,7 +45,6 @@ USE_CODE = (
     .where(CODES.c.code_hash == bindparam("hash"), CODES.c.used_at.is_(None))
     .values(used_at=bindparam("now"), grant_id=bindparam("grant"))
 )
-SELECT_REFRESH = select(REFRESH).where(REFRESH.c.token_hash == bindparam("hash"))
 ROTATE_REFRESH = (
     update(REFRESH).where(REFRESH.c.token_hash == bindparam("hash")).values(rotated_at=bindparam("now"))
 )
@@ -279,7 +278,9 @@ class OidcService:
             raise OAuthError("invalid_request", "refresh_token is required")
         hashed = token_hash(presented)
         row = session.execute(SELECT_REFRESH, {"hash": hashed}).first()
-        state = RefreshState(row.client_id, row.expires_at, row.rotated_at, row.revoked_at) if row else None
+        state = (
+            RefreshState(row.client_id, row.expires_at, row.rotated_at, row.grant_revoked) if row else None
+        )
         try:
             check_refresh(state, client.client_id, self.clock.now())
         except RefreshTokenReused as exc:
