@@ -14,6 +14,7 @@ timeout, and then SQLite decides as before.
 
 from __future__ import annotations
 
+import functools
 import select
 import threading
 from collections.abc import Iterator
@@ -21,13 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from shared import jsoncodec
+from shared.db.checkpoint import FALLBACK_PAGES, Checkpointer
 
 _BEGIN = "sqlite_begin"
 #: ``PRAGMA busy_timeout``, in seconds: how long a writer waits for the database.
@@ -41,7 +43,7 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, autocheckpoint: int | None = None) -> None:
     # The driver's own implicit BEGIN is switched off: SQLAlchemy's "begin" event below
     # emits BEGIN or BEGIN IMMEDIATE itself.
     dbapi_connection.isolation_level = None
@@ -50,6 +52,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+    if autocheckpoint is not None:
+        cursor.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
     cursor.close()
 
 
@@ -86,7 +90,36 @@ def _refuse_closed_psycopg(dbapi_connection: Any, _record: Any, _proxy: Any) -> 
         raise DisconnectionError("the server ended this PostgreSQL connection (readable while idle)")
 
 
-def build_engine(url: str) -> Engine:
+#: What a PostgreSQL connection sets unless its URL says otherwise (``?options=...``).
+POSTGRES_OPTIONS = "-c synchronous_commit=off"
+
+
+def _postgres_durability(parsed: URL) -> dict[str, Any]:
+    """PostgreSQL commits as SQLite's ``synchronous=NORMAL`` does here: without waiting for
+    its WAL to reach the disk. A crash of the machine (or of PostgreSQL) may lose the last
+    fraction of a second of commits (at most three ``wal_writer_delay``, 600 ms by default),
+    never leave one half-written (PostgreSQL's documentation, "Asynchronous Commit"). Every
+    DMP search commits its access trace: waiting for the WAL's ``fdatasync`` made its p50
+    and, when the disk was slow (40-240 ms seen, ``pg_stat_activity`` in ``WALSync``), its
+    p99 (README "How fast"). A URL that sets ``options`` itself keeps its own."""
+    if "options" in parsed.query:
+        return {}
+    return {"options": POSTGRES_OPTIONS}
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite database URL; ``None`` for another database or one in memory."""
+    parsed = make_url(normalise_url(url))
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or "mode=memory" in url:
+        return None
+    return database
+
+
+def build_engine(url: str, *, background_checkpoints: bool = False) -> Engine:
+    """The engine of ``url``; with ``background_checkpoints`` (a file SQLite database), its
+    connections leave the WAL's checkpoints to a :class:`~shared.db.checkpoint.Checkpointer`
+    the caller runs."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -101,14 +134,15 @@ def build_engine(url: str) -> Engine:
             # pairs; most likely because the same few server processes answer, warm,
             # instead of all the pool's in turn (not verified).
             pool_use_lifo=True,
+            connect_args=_postgres_durability(parsed) if psycopg else {},
             **_JSON_CODEC,
         )
         if psycopg:
             event.listen(engine, "checkout", _refuse_closed_psycopg)
         return engine
-    database = parsed.database or ""
-    in_memory = database in ("", ":memory:") or "mode=memory" in url
-    if not in_memory:
+    database = sqlite_file(url)
+    in_memory = database is None
+    if database is not None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
@@ -123,7 +157,10 @@ def build_engine(url: str) -> Engine:
         **({} if in_memory else {"pool_use_lifo": True}),
         **_JSON_CODEC,
     )
-    event.listen(engine, "connect", _sqlite_pragmas)
+    pragmas = functools.partial(
+        _sqlite_pragmas, autocheckpoint=FALLBACK_PAGES if background_checkpoints and not in_memory else None
+    )
+    event.listen(engine, "connect", pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
 
@@ -132,12 +169,17 @@ class Database:
     """An engine and its session factory; built in the service's lifespan."""
 
     def __init__(self, url: str) -> None:
-        self.engine = build_engine(url)
+        path = sqlite_file(url)
+        self.engine = build_engine(url, background_checkpoints=path is not None)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         #: This process's SQLite writers, in turn. A plain lock, not an RLock: FastAPI may
         #: leave a session dependency in another thread of the pool than it entered it.
         self._writers = threading.Lock()
+        #: The WAL's checkpoints, off the requests' threads (:mod:`shared.db.checkpoint`).
+        self.checkpointer = Checkpointer(path, self._writers) if path is not None else None
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:
@@ -197,4 +239,6 @@ class Database:
                 self._writers.release()
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()

@@ -99,3 +99,17 @@ def test_the_connection_used_last_is_handed_out_first(db: Database) -> None:
     # One request after another: the same server process, the last one returned (in turn,
     # the three would answer one after the other).
     assert [_backend(db) for _ in range(3)] == [pids[-1]] * 3
+
+
+def test_commits_do_not_wait_for_the_wal_unless_the_url_says_so(db: Database) -> None:
+    """``synchronous_commit=off``, as SQLite's ``synchronous=NORMAL``; the URL's own
+    ``options`` win."""
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SHOW synchronous_commit")).scalar_one() == "off"
+    url = db.engine.url.set(query={"options": "-c synchronous_commit=on"})
+    strict = Database(url.render_as_string(hide_password=False))
+    try:
+        with strict.engine.connect() as connection:
+            assert connection.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    finally:
+        strict.dispose()

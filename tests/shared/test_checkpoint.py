@@ -1,0 +1,117 @@
+"""SQLite's WAL checkpointed by a thread of its own (``shared/db/checkpoint.py``): the
+request connections no longer checkpoint past 1,000 pages, the thread does, and the log
+starts again from its beginning even under a steady stream of commits."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import text
+
+from shared.db.checkpoint import FALLBACK_PAGES, Checkpointer
+from shared.db.engine import Database
+
+BLOB = 60_000  # about a DMP publication: 15 pages
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _rows_in_the_file_alone(tmp_path: Path) -> int:
+    """The rows a copy of the database file has, without its log: what checkpoints copied."""
+    copy = tmp_path / "copy.db"
+    copy.write_bytes((tmp_path / "dmp.db").read_bytes())
+    try:
+        with sqlite3.connect(copy) as reader:
+            return int(reader.execute("SELECT count(*) FROM blobs").fetchone()[0])
+    except sqlite3.DatabaseError:  # no table yet, or a page caught mid-copy
+        return -1
+    finally:
+        copy.unlink()
+
+
+def test_request_connections_leave_the_checkpoints_to_the_thread(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/dmp.db")
+    try:
+        assert db.checkpointer is not None and db.checkpointer.running
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == FALLBACK_PAGES
+        db.checkpointer.stop()
+        with db.session() as session:
+            session.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)"))
+        with db.session() as session:  # ~1,500 pages: past the 1,000 of SQLite's own checkpoint
+            session.execute(
+                text("INSERT INTO blobs (body) VALUES (randomblob(:size))"), [{"size": BLOB}] * 100
+            )
+        # With SQLite's default, that commit would have copied the log into the file.
+        assert _rows_in_the_file_alone(tmp_path) < 100
+        db.checkpointer = Checkpointer(str(tmp_path / "dmp.db"), db._writers, interval=0.02)
+        db.checkpointer.start()
+        assert _wait_for(lambda: _rows_in_the_file_alone(tmp_path) == 100)
+    finally:
+        db.dispose()
+    assert db.checkpointer is not None and not db.checkpointer.running
+
+
+def test_the_log_starts_again_under_a_steady_stream_of_commits(tmp_path: Path) -> None:
+    """Without the checkpoint that holds the writers back, the log grows as long as the
+    commits go on (the checkpoints beside them never end with every frame copied)."""
+    path = tmp_path / "busy.db"
+    db = Database(f"sqlite:///{path}")
+    assert db.checkpointer is not None
+    db.checkpointer.stop()  # replaced by a quicker one, for a test of a few seconds
+    db.checkpointer = Checkpointer(str(path), db._writers, interval=0.02, restart_frames=300)
+    db.checkpointer.start()
+    written = 0
+    stop = threading.Event()
+
+    def commits() -> None:
+        nonlocal written
+        while not stop.is_set():
+            with db.dbapi_transaction() as connection:
+                connection.execute("INSERT INTO blobs (body) VALUES (randomblob(?))", (BLOB,))
+            written += BLOB
+            time.sleep(0.0005)  # a request's own work between two commits
+
+    try:
+        with db.session() as session:
+            session.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)"))
+        writer = threading.Thread(target=commits)
+        writer.start()
+        try:
+            started = time.monotonic()
+            assert _wait_for(lambda: db.checkpointer is not None and db.checkpointer.restarts >= 3)
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        finally:
+            stop.set()
+            writer.join()
+        # Tens of MB committed; the log, reused from its start, stayed a fraction of that.
+        assert os.path.getsize(f"{path}-wal") < written / 3, (os.path.getsize(f"{path}-wal"), written)
+        with db.session(write=False) as session:
+            assert session.execute(text("SELECT count(*) FROM blobs")).scalar_one() == written // BLOB
+    finally:
+        db.dispose()
+
+
+def test_no_thread_for_a_database_in_memory_and_none_creates_a_missing_file(tmp_path: Path) -> None:
+    assert Database("sqlite://").checkpointer is None
+    missing = tmp_path / "not-yet.db"
+    checkpointer = Checkpointer(str(missing), interval=0.01)
+    checkpointer.start()
+    try:
+        time.sleep(0.1)
+        assert checkpointer.running and not missing.exists() and checkpointer.checkpoints == 0
+    finally:
+        checkpointer.stop()
+    assert not checkpointer.running
