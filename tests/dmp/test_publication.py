@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.dmp.publication.direct import CHAINED_ENTRIES
 from shared.personas import Personas
 from tests.dmp.builders import bundle, clone, document_reference, example, pdf_bytes, sha1_b64
 from tests.dmp.conftest import FHIR_JSON, pro_headers
@@ -354,6 +355,35 @@ def test_a_crash_in_the_middle_of_a_transaction_leaves_nothing(
     assert stored(sb) == {
         "documents": before["documents"] + 2,
         "binaries": before["binaries"] + 2,
+        "lists": before["lists"] + 1,
+    }
+
+
+@pytest.mark.parametrize("documents", [2, 32])
+def test_a_crash_after_the_documents_and_before_the_list_leaves_nothing(
+    sb: Sandbox, dmp: httpx.Client, tokens: Callable[..., str], personas: Personas, documents: int
+) -> None:
+    """The fault after every Binary and DocumentReference row, before the List's. On
+    PostgreSQL a usual submission is one statement and a large one (65 entries: past
+    ``CHAINED_ENTRIES``) INSERT by INSERT in a transaction; both leave nothing."""
+    assert (2 * documents + 1 >= CHAINED_ENTRIES) == (documents == 32)
+    rule = sb.admin(
+        "dmp", "POST", "faults", json={"method": "DMP:STORE", "path": "List", "status": 503, "count": 1}
+    )
+    assert rule.status_code == 201
+    before = stored(sb)
+    request = bundle(
+        personas.patient("dominique-pat-trois"), personas.professional("jeanne-martin"), documents=documents
+    )
+    headers = pro_headers(tokens("psc", "jeanne-martin"))
+    assert dmp.post("/fhir", json=request, headers=headers).status_code == 503
+    assert stored(sb) == before
+    published = dmp.post("/fhir", json=request, headers=headers)
+    assert published.status_code == 200, published.text
+    assert len(published.json()["entry"]) == 2 * documents + 1
+    assert stored(sb) == {
+        "documents": before["documents"] + documents,
+        "binaries": before["binaries"] + documents,
         "lists": before["lists"] + 1,
     }
 

@@ -91,3 +91,82 @@ def test_an_exception_in_the_block_leaves_nothing(db: Database) -> None:
     with db.session() as session:
         session.connection().exec_driver_sql("INSERT INTO rows (id, label) VALUES (4, 'four')")
     assert _labels(db) == ["four"]
+
+
+def _chain_tables() -> tuple[Any, Any]:
+    from sqlalchemy import Column, ForeignKey, Integer, LargeBinary, MetaData, Table, Text
+
+    metadata = MetaData()
+    parents = Table("parents", metadata, Column("id", Integer, primary_key=True), Column("body", LargeBinary))
+    children = Table(
+        "children",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("parent_id", Integer, ForeignKey("parents.id"), nullable=False),
+        Column("label", Text, nullable=False),
+    )
+    return metadata, (parents, children)
+
+
+def test_an_insert_chain_is_one_statement_and_its_foreign_keys_hold(db: Database, tmp_path: Path) -> None:
+    from shared.db.prepared import InsertChain
+
+    metadata, (parents, children) = _chain_tables()
+    metadata.create_all(db.engine)
+    chain = InsertChain(db.engine.dialect)
+    trace = tmp_path / "libpq.trace"
+    with (
+        trace.open("w") as sink,
+        db.dbapi_transaction() as connection,
+        statement_by_statement(connection, False),
+    ):
+        connection.pgconn.trace(sink.fileno())
+        # The children name a parent written by the same statement.
+        chain.execute(
+            connection.cursor(),
+            [
+                (parents, {"id": 1, "body": b"\x00\xffpdf"}),
+                (children, {"id": 10, "parent_id": 1, "label": "first"}),
+                (children, {"id": 11, "parent_id": 1, "label": "second"}),
+            ],
+        )
+        connection.pgconn.untrace()
+    sent = [line.split("\t") for line in trace.read_text().splitlines() if "\tF\t" in line]
+    assert [fields[3] for fields in sent].count("Sync") == 1
+    parsed = [fields[-1] for fields in sent if fields[3] in ("Parse", "Query")]
+    assert len(parsed) == 1 and '"WITH row0 AS' in parsed[0], parsed
+    with db.dbapi_transaction() as connection:
+        assert connection.execute("SELECT body FROM parents").fetchall() == [(b"\x00\xffpdf",)]
+        assert connection.execute("SELECT id, label FROM children ORDER BY id").fetchall() == [
+            (10, "first"),
+            (11, "second"),
+        ]
+
+
+def test_an_insert_chain_writes_all_its_rows_or_none(db: Database) -> None:
+    from shared.db.prepared import InsertChain
+
+    metadata, (parents, children) = _chain_tables()
+    metadata.create_all(db.engine)
+    chain = InsertChain(db.engine.dialect)
+    for failing in (
+        [(parents, {"id": 1, "body": b""}), (children, {"id": 10, "parent_id": 2, "label": "no parent"})],
+        [(parents, {"id": 1, "body": b""}), (parents, {"id": 1, "body": b"again"})],
+    ):
+        with (
+            pytest.raises(psycopg.errors.IntegrityError),
+            db.dbapi_transaction() as connection,
+            statement_by_statement(connection, False),
+        ):
+            chain.execute(connection.cursor(), failing)
+        with db.dbapi_transaction() as connection:
+            assert connection.execute("SELECT count(*) FROM parents").fetchone() == (0,)
+    # A statement per sequence of tables, the last SHAPES of them kept.
+    shapes = [(parents,) * n for n in range(1, InsertChain.SHAPES + 5)]
+    for index, shape in enumerate(shapes):
+        with db.dbapi_transaction() as connection, statement_by_statement(connection, False):
+            chain.execute(
+                connection.cursor(), [(t, {"id": 1000 * index + n, "body": b""}) for n, t in enumerate(shape)]
+            )
+    assert len(chain._compiled) == InsertChain.SHAPES
+    assert list(chain._compiled)[-1] == shapes[-1]

@@ -9,9 +9,11 @@ compiled once for the database's dialect (:mod:`shared.db.prepared`), run on
 the holder's controls and whether the first document's uniqueId is taken (one more per
 further document), then the INSERTs of :func:`services.dmp.publication.service.write_new`
 (the same code, fault checkpoints included) and the trace's, and one commit. On
-PostgreSQL that is two round trips, not nine: the SELECT on its own (autocommit), then
-BEGIN, the INSERTs and COMMIT sent together (:mod:`shared.db.roundtrips`). The SELECT
-being outside the INSERTs' transaction changes nothing at READ COMMITTED, where each
+PostgreSQL that is two round trips, not nine, and two statements: the SELECT on its own
+(autocommit), then the INSERTs as one statement, a transaction of its own
+(:class:`shared.db.prepared.InsertChain`; a submission of :data:`CHAINED_ENTRIES` or more
+entries sends BEGIN, its INSERTs and COMMIT together, :mod:`shared.db.roundtrips`). The
+SELECT being outside the INSERTs' transaction changes nothing at READ COMMITTED, where each
 statement of a transaction sees what was committed before it began anyway.
 
 The rules are the same functions as the full path's (``policy.publish``,
@@ -46,7 +48,7 @@ from services.dmp.publication.bundle import Plan
 from services.dmp.publication.rows import Context, report_duplicates
 from services.dmp.publication.service import response_bundle, write_new
 from shared.db.engine import Database
-from shared.db.prepared import PerDialect, Prepared
+from shared.db.prepared import InsertChain, PerDialect, Prepared
 from shared.db.roundtrips import pipelined_transaction, statement_by_statement
 from shared.errors import SandboxError
 
@@ -71,9 +73,15 @@ class _Statements:
             model: Prepared.insert_into(cast(Table, model.__table__), dialect)
             for model in (Binary, Document, DocumentList, AuditRecord)
         }
+        self.chain = InsertChain(dialect)
 
 
 _STATEMENTS = PerDialect(_Statements)
+
+#: Submissions of fewer entries are written by one statement on PostgreSQL; a larger one
+#: would near PostgreSQL's 65,535 parameters in one statement (a DocumentReference row has
+#: 35 columns) and is written INSERT by INSERT, in one transaction all the same.
+CHAINED_ENTRIES = 64
 
 
 class _Fallback(Exception):
@@ -139,14 +147,32 @@ def _submit(
     report_duplicates(unique_ids, existing, problems)
     problems.raise_if_any()
 
+    if not is_sqlite and plan.size < CHAINED_ENTRIES:
+        # PostgreSQL: the rows in one statement (shared.db.prepared.InsertChain), sent once
+        # they are all known: a fault injected between two of them sends nothing.
+        chained: list[tuple[Table, dict[str, Any]]] = []
+
+        def queue(model: type[Base], values: dict[str, Any]) -> None:
+            chained.append((_table(model), values))
+
+        entries = write_new(queue, dossier, plan, {}, ctx)
+        chained.append((_table(AuditRecord), audit_values(ctx.caller, trace, "0", trace.basis)))
+        statements.chain.execute(cursor, chained)
+        note_success(trace)
+        return entries
+
     def write(model: type[Base], values: dict[str, Any]) -> None:
         statements.inserts[model].execute(cursor, values)
 
-    # PostgreSQL: BEGIN, the INSERTs and COMMIT in one round trip, each INSERT still a
-    # statement of its own run in order; an error, or a fault injected between two of them,
-    # rolls them all back as before.
+    # SQLite, or a large submission on PostgreSQL: BEGIN, the INSERTs and COMMIT (in one
+    # round trip on PostgreSQL), each INSERT a statement of its own run in order; an error,
+    # or a fault injected between two of them, rolls them all back.
     with pipelined_transaction(connection, is_sqlite):
         entries = write_new(write, dossier, plan, {}, ctx)
         write(AuditRecord, audit_values(ctx.caller, trace, "0", trace.basis))
     note_success(trace)
     return entries
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
