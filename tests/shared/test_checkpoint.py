@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -115,3 +117,58 @@ def test_no_thread_for_a_database_in_memory_and_none_creates_a_missing_file(tmp_
     finally:
         checkpointer.stop()
     assert not checkpointer.running
+
+
+_OTHER_PROCESS = """
+import sys, time
+from sqlalchemy import text
+from shared.db.checkpoint import Checkpointer
+from shared.db.engine import Database
+
+db = Database(f"sqlite:///{sys.argv[1]}")
+db.checkpointer.stop()
+db.checkpointer = Checkpointer(sys.argv[1], db._writers, interval=0.02, restart_frames=300)
+db.checkpointer.start()
+with db.session() as session:
+    session.execute(text("INSERT INTO blobs (body) VALUES (randomblob(:size))"), [{"size": 60_000}] * 50)
+deadline = time.monotonic() + 10
+while db.checkpointer.restarts == 0 and time.monotonic() < deadline:
+    time.sleep(0.02)
+db.dispose()
+print(db.checkpointer.restarts)
+"""
+
+
+def test_another_process_on_the_same_file_loses_nothing(tmp_path: Path) -> None:
+    """POSIX advisory locks are the process's: closing any descriptor of the database file
+    drops all of them, SQLite's included (sqlite.org, "How To Corrupt An SQLite Database
+    File" 2.2). A checkpointer that opened and closed the file made the other process's
+    last connection think it was the last one anywhere: it folded the log and deleted it
+    under this process, whose later commits went to the deleted log (bench.psc's minting
+    process and Pro Santé Connect: every code minted next was unknown)."""
+    path = tmp_path / "shared.db"
+    db = Database(f"sqlite:///{path}")
+    assert db.checkpointer is not None
+    db.checkpointer.stop()
+    db.checkpointer = Checkpointer(str(path), db._writers, interval=0.02, restart_frames=300)
+    db.checkpointer.start()
+    try:
+        with db.session() as session:
+            session.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)"))
+            blobs = [{"size": BLOB}] * 50
+            session.execute(text("INSERT INTO blobs (body) VALUES (randomblob(:size))"), blobs)
+        assert _wait_for(lambda: db.checkpointer is not None and db.checkpointer.restarts > 0)
+        other = subprocess.run(
+            [sys.executable, "-c", _OTHER_PROCESS, str(path)], capture_output=True, text=True, timeout=60
+        )
+        assert other.returncode == 0, other.stderr
+        assert int(other.stdout) > 0  # the other process restarted its log too
+        # This process still shares the log: its next commit and the other's rows are seen
+        # by a third connection, and the log was never deleted under it.
+        with db.session() as session:
+            session.execute(text("INSERT INTO blobs (body) VALUES (randomblob(10))"))
+        assert Path(f"{path}-wal").exists()
+        with sqlite3.connect(path) as third:
+            assert third.execute("SELECT count(*) FROM blobs").fetchone()[0] == 101
+    finally:
+        db.dispose()
