@@ -18,7 +18,7 @@ from __future__ import annotations
 import weakref
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import Connection, Select, Table, bindparam, insert
@@ -151,14 +151,10 @@ class InsertChain:
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: dict[tuple[Table, ...], Prepared] = {}
+        self.compiled = lru_cache(maxsize=self.SHAPES)(self._compile)
 
     def execute(self, cursor: Any, rows: Sequence[tuple[Table, Mapping[str, Any]]]) -> None:
-        tables = tuple(table for table, _ in rows)
-        prepared = self._compiled.pop(tables, None) or self._compile(tables)
-        self._compiled[tables] = prepared  # the most recent last: the oldest goes first
-        if len(self._compiled) > self.SHAPES:
-            del self._compiled[next(iter(self._compiled))]
+        prepared = self.compiled(tuple(table for table, _ in rows))
         values = {
             f"r{index}_{key}": value for index, (_, row) in enumerate(rows) for key, value in row.items()
         }

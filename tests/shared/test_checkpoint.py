@@ -30,6 +30,15 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
     return False
 
 
+def _quick(db: Database, path: Path) -> Checkpointer:
+    """``db``'s checkpointer replaced by one quicker to act, for a test of a few seconds."""
+    assert db.checkpointer is not None
+    db.checkpointer.stop()
+    db.checkpointer = Checkpointer(str(path), db._writers, interval=0.02, restart_frames=300)
+    db.checkpointer.start()
+    return db.checkpointer
+
+
 def _rows_in_the_file_alone(tmp_path: Path) -> int:
     """The rows a copy of the database file has, without its log: what checkpoints copied."""
     copy = tmp_path / "copy.db"
@@ -71,10 +80,7 @@ def test_the_log_starts_again_under_a_steady_stream_of_commits(tmp_path: Path) -
     commits go on (the checkpoints beside them never end with every frame copied)."""
     path = tmp_path / "busy.db"
     db = Database(f"sqlite:///{path}")
-    assert db.checkpointer is not None
-    db.checkpointer.stop()  # replaced by a quicker one, for a test of a few seconds
-    db.checkpointer = Checkpointer(str(path), db._writers, interval=0.02, restart_frames=300)
-    db.checkpointer.start()
+    _quick(db, path)
     written = 0
     stop = threading.Event()
 
@@ -148,10 +154,7 @@ def test_another_process_on_the_same_file_loses_nothing(tmp_path: Path) -> None:
     process and Pro Santé Connect: every code minted next was unknown)."""
     path = tmp_path / "shared.db"
     db = Database(f"sqlite:///{path}")
-    assert db.checkpointer is not None
-    db.checkpointer.stop()
-    db.checkpointer = Checkpointer(str(path), db._writers, interval=0.02, restart_frames=300)
-    db.checkpointer.start()
+    _quick(db, path)
     try:
         with db.session() as session:
             session.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, body BLOB)"))

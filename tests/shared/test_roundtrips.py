@@ -168,5 +168,9 @@ def test_an_insert_chain_writes_all_its_rows_or_none(db: Database) -> None:
             chain.execute(
                 connection.cursor(), [(t, {"id": 1000 * index + n, "body": b""}) for n, t in enumerate(shape)]
             )
-    assert len(chain._compiled) == InsertChain.SHAPES
-    assert list(chain._compiled)[-1] == shapes[-1]
+    assert chain.compiled.cache_info().currsize == InsertChain.SHAPES
+    hits = chain.compiled.cache_info().hits
+    chain.compiled(shapes[-1])  # the newest is kept
+    assert chain.compiled.cache_info().hits == hits + 1
+    chain.compiled(shapes[0])  # the oldest was dropped
+    assert chain.compiled.cache_info().hits == hits + 1

@@ -45,7 +45,7 @@ from services.dmp.models import (
     Dossier,
 )
 from services.dmp.publication.bundle import Plan
-from services.dmp.publication.rows import Context, report_duplicates
+from services.dmp.publication.rows import Context, Insert, report_duplicates
 from services.dmp.publication.service import response_bundle, write_new
 from shared.db.engine import Database
 from shared.db.prepared import InsertChain, PerDialect, Prepared
@@ -70,7 +70,7 @@ class _Statements:
         self.by_id = Prepared(_BY_ID, dialect)
         self.unique_id = Prepared(_UNIQUE_ID, dialect)
         self.inserts: dict[type[Base], Prepared] = {
-            model: Prepared.insert_into(cast(Table, model.__table__), dialect)
+            model: Prepared.insert_into(_table(model), dialect)
             for model in (Binary, Document, DocumentList, AuditRecord)
         }
         self.chain = InsertChain(dialect)
@@ -147,29 +147,26 @@ def _submit(
     report_duplicates(unique_ids, existing, problems)
     problems.raise_if_any()
 
+    def insert(model: type[Base], values: dict[str, Any]) -> None:
+        statements.inserts[model].execute(cursor, values)
+
+    def write_all(write: Insert) -> list[dict[str, Any]]:
+        entries = write_new(write, dossier, plan, {}, ctx)
+        write(AuditRecord, audit_values(ctx.caller, trace, "0", trace.basis))
+        return entries
+
     if not is_sqlite and plan.size < CHAINED_ENTRIES:
         # PostgreSQL: the rows in one statement (shared.db.prepared.InsertChain), sent once
         # they are all known: a fault injected between two of them sends nothing.
         chained: list[tuple[Table, dict[str, Any]]] = []
-
-        def queue(model: type[Base], values: dict[str, Any]) -> None:
-            chained.append((_table(model), values))
-
-        entries = write_new(queue, dossier, plan, {}, ctx)
-        chained.append((_table(AuditRecord), audit_values(ctx.caller, trace, "0", trace.basis)))
+        entries = write_all(lambda model, values: chained.append((_table(model), values)))
         statements.chain.execute(cursor, chained)
-        note_success(trace)
-        return entries
-
-    def write(model: type[Base], values: dict[str, Any]) -> None:
-        statements.inserts[model].execute(cursor, values)
-
-    # SQLite, or a large submission on PostgreSQL: BEGIN, the INSERTs and COMMIT (in one
-    # round trip on PostgreSQL), each INSERT a statement of its own run in order; an error,
-    # or a fault injected between two of them, rolls them all back.
-    with pipelined_transaction(connection, is_sqlite):
-        entries = write_new(write, dossier, plan, {}, ctx)
-        write(AuditRecord, audit_values(ctx.caller, trace, "0", trace.basis))
+    else:
+        # SQLite, or a large submission on PostgreSQL: BEGIN, the INSERTs and COMMIT (in one
+        # round trip on PostgreSQL), each INSERT a statement of its own run in order; an
+        # error, or a fault injected between two of them, rolls them all back.
+        with pipelined_transaction(connection, is_sqlite):
+            entries = write_all(insert)
     note_success(trace)
     return entries
 
