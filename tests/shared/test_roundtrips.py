@@ -174,3 +174,71 @@ def test_an_insert_chain_writes_all_its_rows_or_none(db: Database) -> None:
     assert chain.compiled.cache_info().hits == hits + 1
     chain.compiled(shapes[0])  # the oldest was dropped
     assert chain.compiled.cache_info().hits == hits + 1
+
+
+def _wide_table() -> tuple[Any, Any]:
+    """A table of 60 columns: an INSERT of every column is past one of psycopg's limits for
+    caching its rewrite of ``%(name)s`` placeholders (50 parameters; 4,096 characters)."""
+    from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, Table, Text
+
+    metadata = MetaData()
+    columns = [Column(f"a_rather_long_column_name_{n:02d}", Text) for n in range(57)]
+    wide = Table(
+        "wide",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("at", DateTime(timezone=True)),
+        Column("doc", JSON),
+        *columns,
+    )
+    return metadata, wide
+
+
+def test_native_statements_reach_postgresql_as_compiled(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from sqlalchemy import bindparam, insert, select
+
+    from shared.db.prepared import Prepared, native_cursor, native_dialect
+
+    metadata, wide = _wide_table()
+    metadata.create_all(db.engine)
+    dialect = native_dialect(db.engine.dialect)
+    assert dialect is native_dialect(db.engine.dialect) and dialect is not db.engine.dialect
+    write = Prepared(insert(wide), dialect, column_keys=[c.key for c in wide.columns])
+    assert len(write.names) == 60 and "$60" in write.sql
+    # The same name twice is one parameter.
+    read = Prepared(
+        select(wide.c.id, wide.c.at, wide.c.doc).where(
+            wide.c.id == bindparam("key"), wide.c.id >= bindparam("key")
+        ),
+        dialect,
+    )
+    assert read.sql.count("$1") == 2 and "$2" not in read.sql
+    at = dt.datetime(2026, 12, 3, 14, 0, tzinfo=dt.UTC)
+    values = {c.key: f"v{n}" for n, c in enumerate(wide.columns)} | {"id": 7, "at": at, "doc": {"é": [1]}}
+
+    def rewritten(*_: Any) -> Any:
+        raise AssertionError("psycopg rewrote the statement's placeholders")
+
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as sink, db.dbapi_transaction() as connection:
+        connection.pgconn.trace(sink.fileno())
+        with monkeypatch.context() as patched:
+            patched.setattr("psycopg._queries._query2pg_nocache", rewritten)
+            patched.setattr("psycopg._queries._query2pg", rewritten)
+            cursor = native_cursor(connection)
+            assert write.execute(cursor, values) == 1
+            row = read.first(cursor, {"key": 7})
+        connection.pgconn.untrace()
+    assert row == (7, at, {"é": [1]})
+    parsed = [line.split("\t")[-1] for line in trace.read_text().splitlines() if "\tF\t" in line]
+    assert any(write.sql.split(" (")[0] in line and "$60" in line for line in parsed), parsed
+    # The check can fail: the same long statement in psycopg's own style is rewritten.
+    plain = Prepared(insert(wide), db.engine.dialect, column_keys=[c.key for c in wide.columns])
+    with db.dbapi_transaction() as connection, monkeypatch.context() as patched:
+        patched.setattr("psycopg._queries._query2pg_nocache", rewritten)
+        with pytest.raises(AssertionError, match="rewrote"):
+            plain.execute(connection.cursor(), values | {"id": 8})

@@ -6,7 +6,7 @@ of it SQLAlchemy's machinery around five short statements in two transactions on
 (the DMP through the ORM, the holder's controls, the documents with every column, then the
 trace in a transaction of its own). Here, as ITI-65's direct path does
 (:mod:`services.dmp.publication.direct`), statements compiled once for the dialect
-(:mod:`shared.db.prepared`) run on :meth:`shared.db.engine.Database.dbapi_transaction`'s
+(:mod:`shared.db.prepared`, for :data:`~shared.db.prepared.native_dialect`) run on :meth:`shared.db.engine.Database.dbapi_transaction`'s
 connection: one SELECT reads the DMP with its holder's controls, one the documents with
 the columns the rules and the rendering read (found by the same INS or id, so that
 PostgreSQL gets both in one round trip), then the trace's INSERT. On SQLite that is one
@@ -43,7 +43,7 @@ from services.dmp.documents.params import Params
 from services.dmp.models import AuditRecord, Document, Dossier
 from services.dmp.patients.service import SubjectRef
 from shared.db.engine import Database
-from shared.db.prepared import PerDialect, Prepared
+from shared.db.prepared import PerDialect, Prepared, native_cursor, native_dialect
 from shared.db.roundtrips import statement_by_statement
 from shared.errors import SandboxError
 
@@ -111,7 +111,7 @@ class _Statements:
         self.trace = Prepared.insert_into(_AUDIT_EVENTS, dialect)
 
 
-_STATEMENTS = PerDialect(_Statements)
+_STATEMENTS = PerDialect(lambda dialect: _Statements(native_dialect(dialect)))
 
 
 class _Fallback(Exception):
@@ -164,7 +164,7 @@ def _find(
     reader: service.Reader,
 ) -> tuple[int, list[Document], dict[str, str]]:
     """The total, the page and the entryUUIDs it needs, and the trace written."""
-    cursor = connection.cursor()
+    cursor = native_cursor(connection)
     rows, documents = _read(connection, is_sqlite, statements, subject, search.requested_statuses(params)[0])
     found: tuple[int, list[Document], dict[str, str]] = (0, [], {})
     if rows:
@@ -202,9 +202,9 @@ def _read(
     else:
         (dossier, found), key = statements.by_ins, {"oid": subject.oid or "", "ins": subject.ins or ""}
     if is_sqlite:
-        cursor = connection.cursor()
+        cursor = native_cursor(connection)
         return dossier.all(cursor, key), cast(list[Document], found.all(cursor, {**key, "status": status}))
-    first, second = connection.cursor(), connection.cursor()
+    first, second = native_cursor(connection), native_cursor(connection)
     with connection.pipeline():
         dossier.execute(first, key)
         found.execute(second, {**key, "status": status})
