@@ -36,6 +36,9 @@ SPEC = ServiceSpec(
     middleware=(
         Middleware(FrontRoutes, routes={**front_writes(), **front_reads()}, error_format=ErrorFormat.FHIR),
     ),
+    # ITI-65's and ITI-67's usual cases (services/dmp/publication/direct.py,
+    # services/dmp/documents/direct.py).
+    loop_database=True,
 )
 
 

@@ -15,10 +15,9 @@ timeout, and then SQLite decides as before.
 from __future__ import annotations
 
 import functools
-import select
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy.pool import StaticPool
 
 from shared import jsoncodec
 from shared.db.checkpoint import FALLBACK_PAGES, Checkpointer
+from shared.db.loop import AsyncConnection, LoopPool, ended_while_idle
 
 _BEGIN = "sqlite_begin"
 #: ``PRAGMA busy_timeout``, in seconds: how long a writer waits for the database.
@@ -69,25 +69,13 @@ _JSON_CODEC: dict[str, Any] = {"json_serializer": jsoncodec.dumps_text, "json_de
 
 
 def _refuse_closed_psycopg(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """The pool's ``checkout`` check of a psycopg connection, in place of ``pool_pre_ping``.
-
-    The ping is a round trip (an empty query) before every checkout: one of the DMP search's
-    three round trips, 10-18 % of its CPU (alternating runs, README "DMP", Benchmark). A connection the server
-    ended (a restart, ``pg_terminate_backend``, ``idle_session_timeout``) is told apart
-    without it: the server sends its FATAL message and closes the socket, which makes an
-    idle connection's socket readable, and an idle connection has nothing else to read
-    (the sandbox never LISTENs; should the server ever volunteer a message, a sound
-    connection is replaced: a reconnection, not an error). Raising
+    """The pool's ``checkout`` check of a psycopg connection, in place of ``pool_pre_ping``
+    (:func:`shared.db.loop.ended_while_idle`: no round trip). Raising
     :class:`DisconnectionError` makes the pool drop the connection and check out a fresh
-    one, as a failed ping does. A peer that vanishes without closing (a cut network, not
-    a local or compose setup) goes unseen by both checks until TCP gives up."""
-    connection = getattr(dbapi_connection, "driver_connection", dbapi_connection)
-    if connection.closed or connection.broken:
-        raise DisconnectionError("the PostgreSQL connection is closed")
-    poller = select.poll()
-    poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
-    if poller.poll(0):
-        raise DisconnectionError("the server ended this PostgreSQL connection (readable while idle)")
+    one, as a failed ping does."""
+    reason = ended_while_idle(getattr(dbapi_connection, "driver_connection", dbapi_connection))
+    if reason is not None:
+        raise DisconnectionError(reason)
 
 
 #: What a PostgreSQL connection sets unless its URL says otherwise (``?options=...``).
@@ -180,6 +168,32 @@ class Database:
         self.checkpointer = Checkpointer(path, self._writers) if path is not None else None
         if self.checkpointer is not None:
             self.checkpointer.start()
+        #: PostgreSQL's connections for the event loop (:mod:`shared.db.loop`), opened by
+        #: :meth:`open_loop` in the service's lifespan.
+        self._loop_pool: LoopPool | None = None
+        self._url = url
+
+    async def open_loop(self) -> None:
+        """Open the event loop's connections (PostgreSQL; nothing on SQLite), from the
+        lifespan of the service whose loop will use them."""
+        if self.is_sqlite or self._loop_pool is not None:
+            return
+        parsed = make_url(normalise_url(self._url))
+        conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        pool = LoopPool(conninfo, _postgres_durability(parsed))
+        await pool.open()
+        self._loop_pool = pool
+
+    async def close_loop(self) -> None:
+        if self._loop_pool is not None:
+            pool, self._loop_pool = self._loop_pool, None
+            await pool.close()
+
+    def loop_connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """A PostgreSQL connection of the event loop for the block (:mod:`shared.db.loop`)."""
+        if self._loop_pool is None:
+            raise RuntimeError("the database's event-loop connections are not open (Database.open_loop)")
+        return self._loop_pool.connection()
 
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:

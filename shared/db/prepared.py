@@ -108,12 +108,12 @@ class Prepared:
     def all(self, cursor: Any, values: Mapping[str, Any]) -> list[Any]:
         """Every row of a SELECT, as :meth:`first` gives one."""
         cursor.execute(self.sql, self.parameters(values))
-        return self.rows(cursor)
+        return self.convert(cursor.fetchall())
 
-    def rows(self, cursor: Any) -> list[Any]:
-        """The rows of this SELECT run by :meth:`execute` on ``cursor``: in psycopg's
-        pipeline mode, several statements sent at once, then read."""
-        return [self._convert(raw) for raw in cursor.fetchall()]
+    def convert(self, raw_rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """Rows the driver gave for this SELECT, as :meth:`first` gives one (rows fetched
+        by an asynchronous cursor: ``convert(await cursor.fetchall())``)."""
+        return [self._convert(raw) for raw in raw_rows]
 
     def _convert(self, raw: Sequence[Any]) -> Any:
         if not self._results:
@@ -141,7 +141,7 @@ class InsertChain:
     in a data-modifying ``WITH`` (PostgreSQL's documentation, "Data-Modifying Statements in
     WITH"), each row giving every column of its table.
 
-    A statement is a transaction of its own in autocommit (``roundtrips.statement_by_statement``):
+    A statement is a transaction of its own in autocommit (:mod:`shared.db.steps`):
     all the rows or none, in one round trip, and psycopg's per-statement machinery run once
     instead of for BEGIN, each INSERT and COMMIT: four INSERTs cost its client ~120 µs of
     CPU instead of ~340 in pipeline mode (a micro-benchmark on the 2-vCPU EPYC, 2,000 runs
@@ -156,11 +156,17 @@ class InsertChain:
         self.compiled = lru_cache(maxsize=self.SHAPES)(self._compile)
 
     def execute(self, cursor: Any, rows: Sequence[tuple[Table, Mapping[str, Any]]]) -> None:
+        prepared, values = self.bind(rows)
+        prepared.execute(cursor, values)
+
+    def bind(self, rows: Sequence[tuple[Table, Mapping[str, Any]]]) -> tuple[Prepared, dict[str, Any]]:
+        """The statement writing ``rows`` and its values by bind name (for an asynchronous
+        cursor: ``execute(prepared.sql, prepared.parameters(values))``)."""
         prepared = self.compiled(tuple(table for table, _ in rows))
         values = {
             f"r{index}_{key}": value for index, (_, row) in enumerate(rows) for key, value in row.items()
         }
-        prepared.execute(cursor, values)
+        return prepared, values
 
     def _compile(self, tables: tuple[Table, ...]) -> Prepared:
         def row(index: int, table: Table) -> Any:

@@ -48,6 +48,8 @@ def build_app(
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime.open()
         try:
+            if spec.loop_database:
+                await runtime.database().open_loop()
             if lifespan is None:
                 _freeze_startup_objects()
                 yield
@@ -56,6 +58,7 @@ def build_app(
                     _freeze_startup_objects()
                     yield
         finally:
+            await runtime.database().close_loop()
             runtime.close()
 
     app = FastAPI(

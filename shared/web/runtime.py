@@ -50,6 +50,9 @@ class ServiceSpec:
     #: platform's (``SandboxMiddleware``): what they answer is traced, faulted, recorded
     #: and logged like any route's answer.
     middleware: Sequence[Middleware] = ()
+    #: Whether its hot paths run statements on the event loop (:mod:`shared.db.steps`): the
+    #: lifespan then opens PostgreSQL connections for the loop (:mod:`shared.db.loop`).
+    loop_database: bool = False
 
 
 @dataclass

@@ -6,6 +6,7 @@ router (``front_routes`` in services/dmp/documents/routes.py) as by the route.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable, Iterator
@@ -22,7 +23,6 @@ from services.dmp.documents import direct, service
 from services.dmp.documents.params import Params
 from shared.db.base import utcnow
 from shared.db.engine import Database
-from shared.errors import SandboxError
 from shared.oauth.principals import principal_from_claims
 from shared.personas import Personas
 from tests.dmp.builders import bundle
@@ -160,6 +160,20 @@ def _reader(personas: Personas, token: str, mode: AccessMode = "normal") -> serv
     )
 
 
+def _direct(db: Database, params: Params, reader: service.Reader) -> dict[str, Any] | None:
+    """The direct search on ``db``, from a test: on an event loop of its own, with the
+    database's event-loop connections (PostgreSQL) open for it."""
+
+    async def search() -> dict[str, Any] | None:
+        await db.open_loop()
+        try:
+            return await direct.find_documents(db, params, reader)
+        finally:
+            await db.close_loop()
+
+    return asyncio.run(search())
+
+
 @pytest.fixture
 def database(sb: Sandbox) -> Iterator[Callable[[], Database]]:
     opened: list[Database] = []
@@ -179,7 +193,7 @@ def test_the_direct_path_answers_the_usual_search_and_gives_back_the_others(
     db, token = database(), sb.psc_token("jeanne-martin")
     usual = Params([("patient.identifier", DOMINIQUE), ("status", "current")])
     fast = _reader(personas, token)
-    answer = direct.find_documents(db, usual, fast)
+    answer = _direct(db, usual, fast)
     full = _reader(personas, token)
     reference = run_traced(
         db, full.caller, full.trace, lambda s: service.find_documents(s, usual, full), read=True
@@ -192,7 +206,7 @@ def test_the_direct_path_answers_the_usual_search_and_gives_back_the_others(
         ([("patient.identifier", DOMINIQUE), ("status", "current")], "bris_de_glace"),
     )
     for params, mode in modes:
-        assert direct.find_documents(db, Params(params), _reader(personas, token, mode)) is None
+        assert _direct(db, Params(params), _reader(personas, token, mode)) is None
     assert len(_searches(sb)) == 2  # given back: nothing written
 
 
@@ -261,22 +275,3 @@ def test_the_front_search_answers_and_traces_as_the_route(
     assert front.headers["content-type"] == routed.headers["content-type"]
     assert front.headers.get("www-authenticate") == routed.headers.get("www-authenticate")
     assert _traces(front_and_routed[0]) == _traces(front_and_routed[1])
-
-
-def test_the_connection_goes_back_to_the_pool_in_transactions(
-    sb: Sandbox, database: Callable[[], Database], personas: Personas
-) -> None:
-    """PostgreSQL's search runs statement by statement (autocommit): answered or refused,
-    the pooled connection comes back as the sessions need it."""
-    db = database()
-    if db.is_sqlite:
-        pytest.skip("SQLite's search is one transaction")
-    usual = Params([("patient.identifier", DOMINIQUE), ("status", "current")])
-    assert direct.find_documents(db, usual, _reader(personas, sb.psc_token("jeanne-martin"))) is not None
-    with pytest.raises(SandboxError):
-        direct.find_documents(db, usual, _reader(personas, sb.psc_token("elise-roux")))
-    pooled = db.engine.raw_connection()
-    try:
-        assert pooled.driver_connection.autocommit is False  # type: ignore[union-attr]
-    finally:
-        pooled.close()

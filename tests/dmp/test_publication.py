@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.dmp.publication.direct import CHAINED_ENTRIES
+from shared.db.steps import CHAINED_ROWS
 from shared.personas import Personas
 from tests.dmp.builders import bundle, clone, document_reference, example, pdf_bytes, sha1_b64
 from tests.dmp.conftest import FHIR_JSON, pro_headers
@@ -363,10 +363,11 @@ def test_a_crash_in_the_middle_of_a_transaction_leaves_nothing(
 def test_a_crash_after_the_documents_and_before_the_list_leaves_nothing(
     sb: Sandbox, dmp: httpx.Client, tokens: Callable[..., str], personas: Personas, documents: int
 ) -> None:
-    """The fault after every Binary and DocumentReference row, before the List's. On
-    PostgreSQL a usual submission is one statement and a large one (65 entries: past
-    ``CHAINED_ENTRIES``) INSERT by INSERT in a transaction; both leave nothing."""
-    assert (2 * documents + 1 >= CHAINED_ENTRIES) == (documents == 32)
+    """The fault after every Binary and DocumentReference row, before the List's. The
+    direct path writes a usual submission as one statement on PostgreSQL and a large one
+    (65 entries: past ``CHAINED_ROWS``) INSERT by INSERT in a transaction
+    (shared/db/steps.py), once every row is known; both leave nothing."""
+    assert (2 * documents + 1 >= CHAINED_ROWS) == (documents == 32)
     rule = sb.admin(
         "dmp", "POST", "faults", json={"method": "DMP:STORE", "path": "List", "status": 503, "count": 1}
     )

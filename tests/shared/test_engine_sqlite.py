@@ -3,8 +3,10 @@ write finds its pages in that connection's cache instead of reading the file aga
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from shared.db.engine import Database
@@ -44,3 +46,13 @@ def test_a_read_after_a_write_reads_nothing_from_the_file(tmp_path: Path) -> Non
         assert max(reads) < 20, reads
     finally:
         db.dispose()
+
+
+def test_the_loop_connections_need_opening_and_sqlite_has_none(tmp_path: Path) -> None:
+    sqlite = Database(f"sqlite:///{tmp_path}/loop.db")
+    try:
+        asyncio.run(sqlite.open_loop())
+        with pytest.raises(RuntimeError, match="not open"):
+            sqlite.loop_connection()
+    finally:
+        sqlite.dispose()

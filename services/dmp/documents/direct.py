@@ -1,19 +1,20 @@
-"""ITI-67's usual search on a bare DBAPI connection (issue #4 item 10): one patient's
-documents by status, with nothing else filtered, in the normal access mode.
+"""ITI-67's usual search without the session (issue #4 item 10): one patient's documents by
+status, with nothing else filtered, in the normal access mode.
 
 Through the request's session a search cost ~5.6 ms of CPU on a slow 2-vCPU machine, much
 of it SQLAlchemy's machinery around five short statements in two transactions on SQLite
 (the DMP through the ORM, the holder's controls, the documents with every column, then the
 trace in a transaction of its own). Here, as ITI-65's direct path does
-(:mod:`services.dmp.publication.direct`), statements compiled once for the dialect
-(:mod:`shared.db.prepared`, for :data:`~shared.db.prepared.native_dialect`) run on :meth:`shared.db.engine.Database.dbapi_transaction`'s
-connection: one SELECT reads the DMP with its holder's controls, one the documents with
-the columns the rules and the rendering read (found by the same INS or id, so that
-PostgreSQL gets both in one round trip), then the trace's INSERT. On SQLite that is one
-transaction, its write lock held for these few hundred microseconds, not only for the
-trace's INSERT. On PostgreSQL each statement is its own transaction (the reads share
-one): two round trips (the pool checks its connections without one), not seven. The
-answer is rendered after the trace is written.
+(:mod:`services.dmp.publication.direct`), statements compiled once
+(:mod:`shared.db.prepared`, for :data:`~shared.db.prepared.native_dialect`) run as steps
+(:mod:`shared.db.steps`): one SELECT reads the DMP with its holder's controls, one the
+documents with the columns the rules and the rendering read (found by the same INS or id,
+so that PostgreSQL gets both in one round trip), then the trace is written. On SQLite that
+is one transaction on the event loop, its write lock held for these few hundred
+microseconds, not only for the trace's INSERT. On PostgreSQL, on the event loop's
+connection, each statement is its own transaction (the two reads share one): two round
+trips (the pool checks its connections without one), not seven. The answer is rendered
+after the trace is written.
 
 The parameters, the rules, the paging, the trace and the rendering are
 :mod:`services.dmp.documents.service`'s own functions; a refusal is traced in a
@@ -29,6 +30,7 @@ from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.engine import Dialect
+from starlette.concurrency import run_in_threadpool
 
 from services.dmp.access.caller import Caller
 from services.dmp.access.service import (
@@ -42,9 +44,9 @@ from services.dmp.documents import search, service
 from services.dmp.documents.params import Params
 from services.dmp.models import AuditRecord, Document, Dossier
 from services.dmp.patients.service import SubjectRef
+from shared.db import steps
 from shared.db.engine import Database
-from shared.db.prepared import PerDialect, Prepared, native_cursor, native_dialect
-from shared.db.roundtrips import statement_by_statement
+from shared.db.prepared import PerDialect, Prepared, native_dialect
 from shared.errors import SandboxError
 
 #: The parameters the SQL or the row filters of the full search look at: a search naming
@@ -93,7 +95,7 @@ _CURRENT_ID = select(Document.id).where(
 
 
 class _Statements:
-    """This path's statements, compiled for one dialect."""
+    """This path's statements, compiled for one (native) dialect."""
 
     def __init__(self, dialect: Dialect) -> None:
         # The DMP and its documents, by INS or by the DMP's id, each pair independent of the
@@ -108,14 +110,13 @@ class _Statements:
         )
         self.care_team = Prepared(CARE_TEAM, dialect)
         self.current_id = Prepared(_CURRENT_ID, dialect)
-        self.trace = Prepared.insert_into(_AUDIT_EVENTS, dialect)
 
 
 _STATEMENTS = PerDialect(lambda dialect: _Statements(native_dialect(dialect)))
 
 
 class _Fallback(Exception):
-    """This path met what it leaves to the session (its transaction is rolled back)."""
+    """This path met what it leaves to the session (nothing was written)."""
 
 
 def usual(params: Params, caller: Caller) -> bool:
@@ -127,85 +128,85 @@ def usual(params: Params, caller: Caller) -> bool:
     )
 
 
-def find_documents(db: Database, params: Params, reader: service.Reader) -> dict[str, Any] | None:
+async def find_documents(db: Database, params: Params, reader: service.Reader) -> dict[str, Any] | None:
     """:func:`services.dmp.documents.service.find_documents`, traced: the searchset, or
     ``None`` (nothing written, nothing traced) when the session path must answer."""
     if not usual(params, reader.caller):
         return None
-    statements = _STATEMENTS(db.engine.dialect)
     try:
         pages = service.paging(params, reader)
         subject = service.subject(params, reader)
-        # On PostgreSQL, statement by statement: the search only reads, then writes one
-        # row, and a transaction around it would add a BEGIN and a COMMIT, two of four round
-        # trips. Both SELECTs, sent together, still share one implicit transaction (until
-        # their Sync), and the trace's INSERT lands whole or not at all, after the rules
-        # allowed the answer.
-        with db.dbapi_transaction() as connection, statement_by_statement(connection, db.is_sqlite):
-            found = _find(connection, db.is_sqlite, statements, subject, params, pages, reader)
-            total, page, replaced = found
+        found = await steps.perform(
+            db, _finding(_STATEMENTS(db.engine.dialect), subject, params, pages, reader)
+        )
     except _Fallback:
         return None
     except SandboxError as error:
-        record_failure(db, reader.caller, reader.trace, error)
+        await run_in_threadpool(record_failure, db, reader.caller, reader.trace, error)
         raise
+    total, page, replaced = found
     if reader.trace.ins is not None:
         note_success(reader.trace)
     return service.document_bundle(params, pages, total, page, replaced, reader)
 
 
-def _find(
-    connection: Any,
-    is_sqlite: bool,
+def _finding(
     statements: _Statements,
     subject: SubjectRef,
     params: Params,
     pages: service.Paging,
     reader: service.Reader,
-) -> tuple[int, list[Document], dict[str, str]]:
-    """The total, the page and the entryUUIDs it needs, and the trace written."""
-    cursor = native_cursor(connection)
-    rows, documents = _read(connection, is_sqlite, statements, subject, search.requested_statuses(params)[0])
+) -> steps.Steps[tuple[int, list[Document], dict[str, str]]]:
+    """The total, the page and the entryUUIDs it needs, and the trace written: as steps."""
+    if subject.dossier_id is not None:
+        (dossier, documents), key = statements.by_id, {"id": subject.dossier_id}
+    else:
+        (dossier, documents), key = statements.by_ins, {"oid": subject.oid or "", "ins": subject.ins or ""}
+    status = search.requested_statuses(params)[0]
+    rows, found_rows = yield steps.Read(((dossier, key), (documents, {**key, "status": status})))
     found: tuple[int, list[Document], dict[str, str]] = (0, [], {})
     if rows:
-        dossier = {"dossier": rows[0].id}
-        facts = facts_from_rows(rows, lambda: care_team_of(statements.care_team.all(cursor, dossier)))
-        viewer = service.grant(facts, reader)
+        viewer = yield from _granted(statements, rows, reader)
         search.statuses(params)  # an unknown status is refused after the access, as by the session
         if viewer.emergency is not None:
             raise _Fallback  # the notice to the holder is written through the session
-
-        def current_ids(logical_ids: list[str]) -> dict[str, str]:
-            latest = {
-                logical: statements.current_id.first(cursor, {"logical": logical}) for logical in logical_ids
-            }
-            return {logical: row.id for logical, row in latest.items() if row is not None}
-
-        matched = search.matching(documents, params, viewer, current_ids)
+        matched = search.matching(cast(list[Document], found_rows), params, viewer, _unfiltered)
         page = service.page_of(pages, matched, reader)
-        found = (len(matched), page, current_ids(service.replaced_ids(page)))
+        found = (len(matched), page, (yield from _current_ids(statements, service.replaced_ids(page))))
     values = success_values(reader.caller, reader.trace)
     if values is not None:
-        statements.trace.execute(cursor, values)
+        yield steps.Write(((_AUDIT_EVENTS, values),))
     return found
 
 
-def _read(
-    connection: Any, is_sqlite: bool, statements: _Statements, subject: SubjectRef, status: str
-) -> tuple[list[Any], list[Document]]:
-    """The DMP's rows (:data:`DOSSIER_AND_CONTROLS`) and its documents of ``status``; on
-    PostgreSQL both in one round trip (psycopg's pipeline mode, in autocommit: see
-    :func:`shared.db.roundtrips.statement_by_statement`), the documents found by the same
-    INS or id as the DMP."""
-    if subject.dossier_id is not None:
-        (dossier, found), key = statements.by_id, {"id": subject.dossier_id}
-    else:
-        (dossier, found), key = statements.by_ins, {"oid": subject.oid or "", "ins": subject.ins or ""}
-    if is_sqlite:
-        cursor = native_cursor(connection)
-        return dossier.all(cursor, key), cast(list[Document], found.all(cursor, {**key, "status": status}))
-    first, second = native_cursor(connection), native_cursor(connection)
-    with connection.pipeline():
-        dossier.execute(first, key)
-        found.execute(second, {**key, "status": status})
-    return dossier.rows(first), cast(list[Document], found.rows(second))
+class _CareTeamUnread(Exception):
+    """A rule asked for the care team, which the first round trip does not read."""
+
+
+def _care_team_unread() -> tuple[frozenset[str], frozenset[str]]:
+    raise _CareTeamUnread
+
+
+def _granted(statements: _Statements, rows: list[Any], reader: service.Reader) -> steps.Steps[Any]:
+    """``service.grant`` on the DMP's rows; the care team read only when a rule asks for it
+    (most callers are decided without it), and the rules then asked again (they are pure)."""
+    try:
+        return service.grant(facts_from_rows(rows, _care_team_unread), reader)
+    except _CareTeamUnread:
+        (team,) = yield steps.Read(((statements.care_team, {"dossier": rows[0].id}),))
+        members = care_team_of(team)
+        return service.grant(facts_from_rows(rows, lambda: members), reader)
+
+
+def _unfiltered(_: list[str]) -> dict[str, str]:
+    # Only the relatesto filter asks for current entryUUIDs, and this path leaves it to the
+    # session (_FILTERS).
+    raise _Fallback
+
+
+def _current_ids(statements: _Statements, logical_ids: list[str]) -> steps.Steps[dict[str, str]]:
+    """logicalId → the entryUUID of its latest version, for the page's replaced documents."""
+    if not logical_ids:
+        return {}
+    found = yield steps.Read([(statements.current_id, {"logical": logical}) for logical in logical_ids])
+    return {logical: rows[0].id for logical, rows in zip(logical_ids, found, strict=True) if rows}

@@ -111,15 +111,10 @@ def front_routes() -> dict[tuple[str, str], Handler]:
 
 
 async def find_usual(db: Database, params: Params, reader: service.Reader) -> dict[str, Any] | None:
-    """ITI-67's usual search without the session (services/dmp/documents/direct.py), or
-    ``None``. On SQLite it runs here, on the event loop, as ITI-65's direct path does (see
-    services/dmp/publication/routes.py): a local file and a transaction of a few hundred
-    microseconds, shorter than the hand-off to a thread of the pool and back. PostgreSQL's
-    round trips go to the pool. ``POST _search`` keeps the session path: what the tests
-    compare this one with (tests/dmp/test_direct_search.py)."""
-    if db.is_sqlite:
-        return direct.find_documents(db, params, reader)
-    return await run_in_threadpool(direct.find_documents, db, params, reader)
+    """ITI-67's usual search without the session, on the event loop
+    (services/dmp/documents/direct.py), or ``None``. ``POST _search`` keeps the session
+    path: what the tests compare this one with (tests/dmp/test_direct_search.py)."""
+    return await direct.find_documents(db, params, reader)
 
 
 @router.get("/List", summary="ITI-66 Find Document Lists (SubmissionSets, Folders)")

@@ -61,20 +61,10 @@ async def publish(request: Request, caller: Caller, runtime: Runtime, base: str,
     trace = Trace("ITI-65", "C")
     ctx = Context(caller=caller, base_url=base, faults=runtime.faults, trace=trace, now=utcnow())
     db = runtime.database()
-    # The usual submission without the ORM (services/dmp/publication/direct.py). On SQLite
-    # it runs here, on the event loop, as Pro Santé Connect's token endpoint does: a local
-    # file and a transaction of a few hundred microseconds, shorter than the hand-off to a
-    # thread of the pool and back when they share a core. The process's other writers run
-    # in the pool and never hold the writer lock across an await, so waiting for it here
-    # (the GIL released) is short. The price: the commit that passes SQLite's
-    # wal_autocheckpoint (every ~4 MB of WAL, some 60 publications of 50 kB) copies the pages
-    # into the database file here too, holding the loop a few milliseconds. PostgreSQL's
-    # round trips go to the pool, and so does the full path, which a replacement or an
-    # unknown patient takes (the same rules, traces and answers).
-    if db.is_sqlite:
-        answer = submit_direct(db, plan, ctx)
-    else:
-        answer = await run_in_threadpool(submit_direct, db, plan, ctx)
+    # The usual submission without the ORM, on the event loop (services/dmp/publication/
+    # direct.py); the full path, in a thread of the pool, answers a replacement or an
+    # unknown patient (the same rules, traces and answers).
+    answer = await submit_direct(db, plan, ctx)
     if answer is None:
         answer = await run_in_threadpool(
             run_traced, db, caller, trace, lambda session: submit(session, plan, ctx)
