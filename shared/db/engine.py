@@ -171,16 +171,18 @@ class Database:
         #: PostgreSQL's connections for the event loop (:mod:`shared.db.loop`), opened by
         #: :meth:`open_loop` in the service's lifespan.
         self._loop_pool: LoopPool | None = None
-        self._url = url
 
     async def open_loop(self) -> None:
         """Open the event loop's connections (PostgreSQL; nothing on SQLite), from the
         lifespan of the service whose loop will use them."""
         if self.is_sqlite or self._loop_pool is not None:
             return
-        parsed = make_url(normalise_url(self._url))
-        conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        pool = LoopPool(conninfo, _postgres_durability(parsed))
+        # The parameters the engine's connections get from the same URL (its query
+        # included, e.g. ``options``), not the URL rendered again: libpq would read a
+        # space rendered as ``+`` as a ``+``.
+        _, parameters = self.engine.dialect.create_connect_args(self.engine.url)
+        parameters.pop("context", None)  # the pool's own adapters
+        pool = LoopPool({**parameters, **_postgres_durability(self.engine.url)})
         await pool.open()
         self._loop_pool = pool
 

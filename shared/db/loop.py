@@ -68,9 +68,9 @@ class LoopPool:
     MIN_SIZE = 2
     MAX_SIZE = 10
 
-    def __init__(self, conninfo: str, connect_args: dict[str, Any]) -> None:
+    def __init__(self, connect_args: dict[str, Any]) -> None:
+        """``connect_args``: psycopg's connection parameters (host, dbname, options...)."""
         self._pool = AsyncConnectionPool(
-            conninfo,
             kwargs={
                 **connect_args,
                 "autocommit": True,

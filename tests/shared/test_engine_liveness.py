@@ -4,6 +4,7 @@ first (``shared/db/engine.py``)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,5 +112,23 @@ def test_commits_do_not_wait_for_the_wal_unless_the_url_says_so(db: Database) ->
     try:
         with strict.engine.connect() as connection:
             assert connection.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+        # The event loop's connections (shared/db/loop.py) as the engine's.
+        assert [_loop_setting(database) for database in (db, strict)] == ["off", "on"]
     finally:
         strict.dispose()
+
+
+def _loop_setting(db: Database) -> str:
+    """``synchronous_commit`` on a connection of ``db``'s event loop."""
+
+    async def show() -> str:
+        await db.open_loop()
+        try:
+            async with db.loop_connection() as connection:
+                row = await (await connection.execute("SHOW synchronous_commit")).fetchone()
+                assert row is not None
+                return str(row[0])
+        finally:
+            await db.close_loop()
+
+    return asyncio.run(show())
