@@ -32,6 +32,7 @@ from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.engine import Dialect
 from starlette.concurrency import run_in_threadpool
 
+from services.dmp.access import policy
 from services.dmp.access.caller import Caller
 from services.dmp.access.service import (
     CARE_TEAM,
@@ -187,7 +188,7 @@ def _care_team_unread() -> tuple[frozenset[str], frozenset[str]]:
     raise _CareTeamUnread
 
 
-def _granted(statements: _Statements, rows: list[Any], reader: service.Reader) -> steps.Steps[Any]:
+def _granted(statements: _Statements, rows: list[Any], reader: service.Reader) -> steps.Steps[policy.Viewer]:
     """``service.grant`` on the DMP's rows; the care team read only when a rule asks for it
     (most callers are decided without it), and the rules then asked again (they are pure)."""
     try:
