@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -29,9 +29,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
     insert,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -105,6 +107,16 @@ class Document(Base):
         Index("ix_documents_dossier_latest", "dossier_id", "latest"),
         Index("ix_documents_logical_id", "logical_id"),
         Index("ix_documents_unique_id", "unique_id"),
+        # A uniqueId names one document (XDSDuplicateUniqueIdInRegistry): checked before
+        # writing, and held here when two submissions of it race (each version is a row,
+        # one of them the latest).
+        Index(
+            "ux_documents_unique_id_latest",
+            "unique_id",
+            unique=True,
+            sqlite_where=text("latest"),
+            postgresql_where=text("latest"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -144,6 +156,13 @@ class Document(Base):
     #: The DocumentReference as published (its metadata-managed parts set at rendering).
     resource: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+#: A uniqueId is the latest version of one document only (a concurrent submission of the
+#: same uniqueId is refused by the database: :func:`shared.db.conflicts.unique_violation`).
+UNIQUE_ID_LATEST = next(
+    i for i in cast(Table, Document.__table__).indexes if i.name == "ux_documents_unique_id_latest"
+)
 
 
 class DocumentList(Base):

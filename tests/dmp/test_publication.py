@@ -4,7 +4,9 @@ processing rule (atomic, ordered, references, size/hash, metadata, value sets)."
 from __future__ import annotations
 
 import base64
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -515,3 +517,83 @@ def test_a_folder_in_the_bundle_is_created_and_found_by_iti66(
     assert found["total"] == 1
     created = answer.json()["entry"][1]["response"]["location"].split("/")[1]
     assert found["entry"][0]["resource"]["entry"] == [{"item": {"reference": f"DocumentReference/{created}"}}]
+
+
+def test_copies_of_one_submission_sent_at_once_publish_it_once(
+    sb: Sandbox, tokens: Callable[..., str], personas: Personas
+) -> None:
+    """Sixteen copies of one submission at once (a client retrying before its first try
+    answered): one is published, every other is refused as a duplicate, and traced. On
+    PostgreSQL the usual path checks the uniqueId and writes the rows in two statements,
+    so the copies race between them; the database's unique index keeps the others out
+    (without it, several copies were published: checked by hand)."""
+    copies = 16
+    before = stored(sb)
+    request = bundle(personas.patient("dominique-pat-trois"), personas.professional("jeanne-martin"))
+    headers = pro_headers(tokens("psc", "jeanne-martin"))
+    start = threading.Barrier(copies)
+
+    def send(_: int) -> httpx.Response:
+        with httpx.Client(base_url=sb.url("dmp"), timeout=30.0) as client:
+            start.wait()
+            return client.post("/fhir", json=request, headers=headers)
+
+    with ThreadPoolExecutor(copies) as pool:
+        answers = list(pool.map(send, range(copies)))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] + [422] * (copies - 1), [a.text[:300] for a in answers if a.status_code >= 500]
+    for refused in (a for a in answers if a.status_code == 422):
+        issue = refused.json()["issue"][0]
+        assert issue["code"] == "duplicate", issue
+        assert issue["details"]["coding"][0]["code"] == "XDSDuplicateUniqueIdInRegistry"
+    assert stored(sb) == {
+        "documents": before["documents"] + 1,
+        "binaries": before["binaries"] + 1,
+        "lists": before["lists"] + 1,
+    }
+    outcomes = [
+        row["outcome"]
+        for row in sb.admin("dmp", "GET", "snapshot").json()["tables"]["audit_events"]
+        if row["subtype"] == "ITI-65"
+    ]
+    assert sorted(outcomes) == ["0"] + ["4"] * (copies - 1)
+
+
+def test_copies_of_one_replacement_sent_at_once_replace_once(
+    sb: Sandbox, dmp: httpx.Client, tokens: Callable[..., str], personas: Personas
+) -> None:
+    """The same race on the full path, which a replacement takes: one copy replaces the
+    document, every other is refused (its uniqueId a duplicate, or the document no longer
+    the current one), none answers 5xx, and one new version of the content is stored."""
+    copies = 16
+    headers = pro_headers(tokens("psc", "jeanne-martin"))
+    dominique, martin = personas.patient("dominique-pat-trois"), personas.professional("jeanne-martin")
+    first = dmp.post("/fhir", json=bundle(dominique, martin), headers=headers)
+    assert first.status_code == 200, first.text
+    location = next(
+        e["response"]["location"]
+        for e in first.json()["entry"]
+        if "DocumentReference/" in e["response"]["location"]
+    )
+    replacing = bundle(dominique, martin, replaces=location.split("/")[1])
+    before = stored(sb)
+    start = threading.Barrier(copies)
+
+    def send(_: int) -> httpx.Response:
+        with httpx.Client(base_url=sb.url("dmp"), timeout=30.0) as client:
+            start.wait()
+            return client.post("/fhir", json=replacing, headers=headers)
+
+    with ThreadPoolExecutor(copies) as pool:
+        answers = list(pool.map(send, range(copies)))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses[0] == 200 and statuses[1] > 200, [a.text[:300] for a in answers]
+    assert all(400 <= status < 500 for status in statuses[1:]), [
+        a.text[:300] for a in answers if a.status_code >= 500
+    ]
+    # The new document, its Binary and its SubmissionSet; the old version's row is kept.
+    assert stored(sb) == {
+        "documents": before["documents"] + 2,
+        "binaries": before["binaries"] + 1,
+        "lists": before["lists"] + 1,
+    }

@@ -37,6 +37,7 @@ from services.dmp.access.service import DOSSIER_AND_CONTROLS, facts_from_rows
 from services.dmp.audit.service import audit_values, note_success, record_failure
 from services.dmp.errors import Problems
 from services.dmp.models import (
+    UNIQUE_ID_LATEST,
     AuditRecord,
     Base,
     Document,
@@ -46,6 +47,7 @@ from services.dmp.publication.bundle import Plan
 from services.dmp.publication.rows import Context, report_duplicates
 from services.dmp.publication.service import response_bundle, write_new
 from shared.db import steps
+from shared.db.conflicts import unique_violation
 from shared.db.engine import Database
 from shared.db.prepared import PerDialect, Prepared, native_dialect
 from shared.errors import SandboxError
@@ -97,6 +99,13 @@ async def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any
         return None
     except SandboxError as error:
         await run_in_threadpool(record_failure, db, ctx.caller, ctx.trace, error)
+        raise
+    except Exception as error:
+        if unique_violation(error, UNIQUE_ID_LATEST):
+            # A concurrent submission published one of these uniqueIds after this one
+            # checked them (PostgreSQL: the check and the write are two statements): the
+            # full path checks again and refuses it as a duplicate, traced.
+            return None
         raise
     note_success(ctx.trace)
     return response_bundle(entries, ctx)

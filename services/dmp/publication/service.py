@@ -16,12 +16,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.dmp.access import policy
 from services.dmp.access.caller import Caller
 from services.dmp.access.service import facts_of
-from services.dmp.audit.service import Trace
+from services.dmp.audit.service import Trace, record_failure, run_traced
 from services.dmp.dates import instant
 from services.dmp.documents import render
 from services.dmp.documents.patch import apply_fhirpath_patch
@@ -31,7 +32,7 @@ from services.dmp.errors import (
     UNKNOWN_PATIENT,
     Problems,
 )
-from services.dmp.models import Document, Dossier
+from services.dmp.models import UNIQUE_ID_LATEST, Document, Dossier
 from services.dmp.patients import service as patients
 from services.dmp.patients.service import DossierKeys
 from services.dmp.publication.bundle import DocPlan, ListPlan, Plan
@@ -47,7 +48,16 @@ from services.dmp.publication.rows import (
     session_insert,
     submission_list,
 )
-from shared.errors import ForbiddenError, Issue, NotFoundError, UnprocessableError
+from shared.db.conflicts import unique_violation
+from shared.db.engine import Database
+from shared.errors import (
+    ConflictError,
+    ForbiddenError,
+    Issue,
+    NotFoundError,
+    SandboxError,
+    UnprocessableError,
+)
 from shared.fhir.outcome import operation_outcome
 
 
@@ -146,15 +156,43 @@ def _entry(
     return {"fullUrl": f"{base_url}/{kind}/{resource_id}", "response": response}
 
 
+def submit_traced(db: Database, plan: Plan, ctx: Context) -> dict[str, Any]:
+    """:func:`submit` and its trace (:func:`run_traced`). A uniqueId a concurrent
+    submission published after :func:`submit` checked it makes the database refuse the row
+    (:data:`UNIQUE_ID_LATEST`): answered as the check answers a duplicate, 422
+    XDSDuplicateUniqueIdInRegistry, and traced as a refusal."""
+    try:
+        return run_traced(db, ctx.caller, ctx.trace, lambda session: submit(session, plan, ctx))
+    except IntegrityError as error:
+        if not unique_violation(error, UNIQUE_ID_LATEST):
+            raise
+        refusal = _duplicates_now(db, plan)
+        record_failure(db, ctx.caller, ctx.trace, refusal)
+        raise refusal from error
+
+
+def _duplicates_now(db: Database, plan: Plan) -> SandboxError:
+    problems = Problems()
+    with db.session(write=False) as session:
+        check_unique_ids(session, unique_ids_of(plan), problems)
+    try:
+        problems.raise_if_any()
+    except SandboxError as refusal:
+        return refusal
+    # The conflicting document is gone again (deleted meanwhile): ask for a retry.
+    return ConflictError("a document with one of these uniqueIds was being published at the same time")
+
+
+def unique_ids_of(plan: Plan) -> list[tuple[str, str]]:
+    """(uniqueId, its expression) of each document of the submission."""
+    return [(p.facts.unique_id, f"Bundle.entry[{p.index}].resource.masterIdentifier") for p in plan.documents]
+
+
 def submit(session: Session, plan: Plan, ctx: Context) -> dict[str, Any]:
     """ITI-65 after :func:`plan_transaction`: the transaction-response Bundle."""
     dossier = open_dossier(session, plan.subject, ctx.caller, ctx.trace)
     problems = Problems()
-    check_unique_ids(
-        session,
-        [(p.facts.unique_id, f"Bundle.entry[{p.index}].resource.masterIdentifier") for p in plan.documents],
-        problems,
-    )
+    check_unique_ids(session, unique_ids_of(plan), problems)
     targets: dict[str, Document] = {}
     for doc in plan.documents:
         if doc.replaces:
