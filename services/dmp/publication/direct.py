@@ -105,6 +105,7 @@ async def submit_direct(db: Database, plan: Plan, ctx: Context) -> dict[str, Any
             # A concurrent submission published one of these uniqueIds after this one
             # checked them (PostgreSQL: the check and the write are two statements): the
             # full path checks again and refuses it as a duplicate, traced.
+            ctx.trace.entities.clear()  # nothing of this attempt was written
             return None
         raise
     note_success(ctx.trace)

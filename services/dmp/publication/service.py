@@ -55,7 +55,6 @@ from shared.errors import (
     ForbiddenError,
     Issue,
     NotFoundError,
-    SandboxError,
     UnprocessableError,
 )
 from shared.fhir.outcome import operation_outcome
@@ -156,31 +155,30 @@ def _entry(
     return {"fullUrl": f"{base_url}/{kind}/{resource_id}", "response": response}
 
 
+#: How many times a submission that lost a race in the database (below) is checked again.
+RACE_RETRIES = 2
+
+
 def submit_traced(db: Database, plan: Plan, ctx: Context) -> dict[str, Any]:
-    """:func:`submit` and its trace (:func:`run_traced`). A uniqueId a concurrent
-    submission published after :func:`submit` checked it makes the database refuse the row
-    (:data:`UNIQUE_ID_LATEST`): answered as the check answers a duplicate, 422
-    XDSDuplicateUniqueIdInRegistry, and traced as a refusal."""
-    try:
-        return run_traced(db, ctx.caller, ctx.trace, lambda session: submit(session, plan, ctx))
-    except IntegrityError as error:
-        if not unique_violation(error, UNIQUE_ID_LATEST):
-            raise
-        refusal = _duplicates_now(db, plan)
-        record_failure(db, ctx.caller, ctx.trace, refusal)
-        raise refusal from error
+    """:func:`submit` and its trace (:func:`run_traced`).
 
-
-def _duplicates_now(db: Database, plan: Plan) -> SandboxError:
-    problems = Problems()
-    with db.session(write=False) as session:
-        check_unique_ids(session, unique_ids_of(plan), problems)
-    try:
-        problems.raise_if_any()
-    except SandboxError as refusal:
-        return refusal
-    # The conflicting document is gone again (deleted meanwhile): ask for a retry.
-    return ConflictError("a document with one of these uniqueIds was being published at the same time")
+    Its checks and its writes are not one atomic step at READ COMMITTED: a concurrent
+    submission may publish one of these uniqueIds, or replace the same document, after
+    :func:`submit` checked them. The database then refuses the row
+    (:data:`UNIQUE_ID_LATEST`: a uniqueId is the latest version of one document), the
+    attempt is rolled back whole, and the submission is checked again, which answers as
+    if the two had come one after the other (422 XDSDuplicateUniqueIdInRegistry or
+    XDSRegistryDeprecatedDocumentError), traced. Should the races go on, 409."""
+    for _ in range(RACE_RETRIES):
+        try:
+            return run_traced(db, ctx.caller, ctx.trace, lambda session: submit(session, plan, ctx))
+        except IntegrityError as error:
+            if not unique_violation(error, UNIQUE_ID_LATEST):
+                raise
+            ctx.trace.entities.clear()  # what the rolled-back attempt would have written
+    refusal = ConflictError("other submissions changed these documents at the same time: send it again")
+    record_failure(db, ctx.caller, ctx.trace, refusal)
+    raise refusal
 
 
 def unique_ids_of(plan: Plan) -> list[tuple[str, str]]:
