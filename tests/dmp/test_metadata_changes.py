@@ -5,7 +5,9 @@ masking, invisibility, archiving, deletion in both readings, replacement by the 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -15,7 +17,7 @@ from fastapi.testclient import TestClient
 from shared.personas import Personas
 from tests.dmp.builders import TRE_A07, bundle
 from tests.dmp.conftest import pro_headers
-from tests.support import bearer
+from tests.support import Sandbox, bearer
 
 pytestmark = pytest.mark.db
 
@@ -419,3 +421,32 @@ def test_a_fhirpath_patch_in_xml(dmp: httpx.Client, tokens: Callable[..., str]) 
     assert answer.headers["content-type"].startswith("application/fhir+xml")
     assert b"MASQUE_PS" in answer.content
     assert CONSULT not in titles(dmp, tokens("psc", "karim-benali"))
+
+
+def test_changes_of_one_version_sent_at_once_make_one_new_version(
+    sb: Sandbox, tokens: Callable[..., str]
+) -> None:
+    """Eight masks of version 1 at once, each with ``If-Match: W/"1"``: one makes version 2,
+    every other is answered as if it had come after (412), and the document has one latest
+    version. On PostgreSQL the changes read and write at READ COMMITTED and race: the
+    database refuses a second latest version (one uniqueId, one latest row) and the loser
+    runs again (without the index, several made a version 2; without the second run,
+    500s: both checked by hand)."""
+    copies = 8
+    token = tokens("mes", "dominique-pat-trois")
+    start = threading.Barrier(copies)
+
+    def send(_: int) -> httpx.Response:
+        with httpx.Client(base_url=sb.url("dmp"), timeout=30.0) as client:
+            start.wait()
+            return json_patch(client, token, [mask()], **{"If-Match": 'W/"1"'})
+
+    with ThreadPoolExecutor(copies) as pool:
+        answers = list(pool.map(send, range(copies)))
+    assert sorted(a.status_code for a in answers) == [200] + [412] * (copies - 1), [
+        a.text[:300] for a in answers if a.status_code not in (200, 412)
+    ]
+    rows = sb.admin("dmp", "GET", "snapshot").json()["tables"]["documents"]
+    versions = [r for r in rows if r["unique_id"] == CONSULT_UID.split("|", 1)[1]]
+    assert sorted(r["version"] for r in versions) == [1, 2]
+    assert [r["version"] for r in versions if r["latest"]] == [2]

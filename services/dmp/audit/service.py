@@ -7,14 +7,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.dmp.access.caller import Caller
-from services.dmp.models import AuditRecord, insert_row
+from services.dmp.models import UNIQUE_ID_LATEST, AuditRecord, insert_row
 from services.dmp.patients.service import DossierKeys
 from shared.db.base import utcnow
+from shared.db.conflicts import unique_violation
 from shared.db.engine import Database
-from shared.errors import SandboxError
+from shared.errors import ConflictError, SandboxError
 from shared.observability.exchanges import annotate
 
 Action = Literal["C", "R", "U", "D", "E"]
@@ -121,6 +123,10 @@ def record_failure(db: Database, caller: Caller, trace: Trace, error: SandboxErr
     annotate(f"DMP: {SUBTYPES.get(trace.subtype, trace.subtype)} refusé — {error.detail}")
 
 
+#: How many times a write that lost a race in the database (below) is run again.
+RACE_RETRIES = 2
+
+
 def run_traced(
     db: Database, caller: Caller, trace: Trace, work: Callable[[Session], T], *, read: bool = False
 ) -> T:
@@ -130,7 +136,29 @@ def run_traced(
     A write (``read=False``) and its trace share one write transaction, and so does a read
     on PostgreSQL. On SQLite a read runs in a read transaction and its trace is then
     written in a short one: the database's write lock is held for the trace only, not for
-    the search. The answer leaves only once the trace is written: no read goes untraced."""
+    the search. The answer leaves only once the trace is written: no read goes untraced.
+
+    A write checks, then writes, at READ COMMITTED: a concurrent one may publish the same
+    uniqueId, or make a new version of the same document, in between. The database then
+    refuses the row (:data:`UNIQUE_ID_LATEST`: a uniqueId is the latest version of one
+    document), the attempt is rolled back whole, and ``work`` runs again, which answers
+    as if the two had come one after the other (a duplicate uniqueId, a document no
+    longer current, an ETag that no longer matches...). Should the races go on, 409."""
+    for _ in range(RACE_RETRIES):
+        try:
+            return _run_traced(db, caller, trace, work, read=read)
+        except IntegrityError as error:
+            if read or not unique_violation(error, UNIQUE_ID_LATEST):
+                raise
+            # What the rolled-back attempt put on the trace.
+            trace.entities.clear()
+            trace.also.clear()
+    refusal = ConflictError("other requests changed these documents at the same time: send it again")
+    record_failure(db, caller, trace, refusal)
+    raise refusal
+
+
+def _run_traced(db: Database, caller: Caller, trace: Trace, work: Callable[[Session], T], *, read: bool) -> T:
     apart = read and db.is_sqlite
     try:
         with db.session(write=not read) as session:

@@ -22,7 +22,7 @@ from services.dmp.publication import simplified
 from services.dmp.publication.bundle import plan_transaction
 from services.dmp.publication.direct import submit_direct
 from services.dmp.publication.rows import Context
-from services.dmp.publication.service import submit_traced
+from services.dmp.publication.service import submit
 from shared.db.base import utcnow
 from shared.errors import Issue
 from shared.fhir import fhir_response, operation_outcome, parse_resource
@@ -66,7 +66,9 @@ async def publish(request: Request, caller: Caller, runtime: Runtime, base: str,
     # unknown patient (the same rules, traces and answers).
     answer = await submit_direct(db, plan, ctx)
     if answer is None:
-        answer = await run_in_threadpool(submit_traced, db, plan, ctx)
+        answer = await run_in_threadpool(
+            run_traced, db, caller, trace, lambda session: submit(session, plan, ctx)
+        )
     return fhir_response(answer, request)
 
 

@@ -16,13 +16,12 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.dmp.access import policy
 from services.dmp.access.caller import Caller
 from services.dmp.access.service import facts_of
-from services.dmp.audit.service import Trace, record_failure, run_traced
+from services.dmp.audit.service import Trace
 from services.dmp.dates import instant
 from services.dmp.documents import render
 from services.dmp.documents.patch import apply_fhirpath_patch
@@ -32,7 +31,7 @@ from services.dmp.errors import (
     UNKNOWN_PATIENT,
     Problems,
 )
-from services.dmp.models import UNIQUE_ID_LATEST, Document, Dossier
+from services.dmp.models import Document, Dossier
 from services.dmp.patients import service as patients
 from services.dmp.patients.service import DossierKeys
 from services.dmp.publication.bundle import DocPlan, ListPlan, Plan
@@ -48,15 +47,7 @@ from services.dmp.publication.rows import (
     session_insert,
     submission_list,
 )
-from shared.db.conflicts import unique_violation
-from shared.db.engine import Database
-from shared.errors import (
-    ConflictError,
-    ForbiddenError,
-    Issue,
-    NotFoundError,
-    UnprocessableError,
-)
+from shared.errors import ForbiddenError, Issue, NotFoundError, UnprocessableError
 from shared.fhir.outcome import operation_outcome
 
 
@@ -155,42 +146,15 @@ def _entry(
     return {"fullUrl": f"{base_url}/{kind}/{resource_id}", "response": response}
 
 
-#: How many times a submission that lost a race in the database (below) is checked again.
-RACE_RETRIES = 2
-
-
-def submit_traced(db: Database, plan: Plan, ctx: Context) -> dict[str, Any]:
-    """:func:`submit` and its trace (:func:`run_traced`).
-
-    Its checks and its writes are not one atomic step at READ COMMITTED: a concurrent
-    submission may publish one of these uniqueIds, or replace the same document, after
-    :func:`submit` checked them. The database then refuses the row
-    (:data:`UNIQUE_ID_LATEST`: a uniqueId is the latest version of one document), the
-    attempt is rolled back whole, and the submission is checked again, which answers as
-    if the two had come one after the other (422 XDSDuplicateUniqueIdInRegistry or
-    XDSRegistryDeprecatedDocumentError), traced. Should the races go on, 409."""
-    for _ in range(RACE_RETRIES):
-        try:
-            return run_traced(db, ctx.caller, ctx.trace, lambda session: submit(session, plan, ctx))
-        except IntegrityError as error:
-            if not unique_violation(error, UNIQUE_ID_LATEST):
-                raise
-            ctx.trace.entities.clear()  # what the rolled-back attempt would have written
-    refusal = ConflictError("other submissions changed these documents at the same time: send it again")
-    record_failure(db, ctx.caller, ctx.trace, refusal)
-    raise refusal
-
-
-def unique_ids_of(plan: Plan) -> list[tuple[str, str]]:
-    """(uniqueId, its expression) of each document of the submission."""
-    return [(p.facts.unique_id, f"Bundle.entry[{p.index}].resource.masterIdentifier") for p in plan.documents]
-
-
 def submit(session: Session, plan: Plan, ctx: Context) -> dict[str, Any]:
     """ITI-65 after :func:`plan_transaction`: the transaction-response Bundle."""
     dossier = open_dossier(session, plan.subject, ctx.caller, ctx.trace)
     problems = Problems()
-    check_unique_ids(session, unique_ids_of(plan), problems)
+    check_unique_ids(
+        session,
+        [(p.facts.unique_id, f"Bundle.entry[{p.index}].resource.masterIdentifier") for p in plan.documents],
+        problems,
+    )
     targets: dict[str, Document] = {}
     for doc in plan.documents:
         if doc.replaces:
