@@ -123,8 +123,8 @@ def record_failure(db: Database, caller: Caller, trace: Trace, error: SandboxErr
     annotate(f"DMP: {SUBTYPES.get(trace.subtype, trace.subtype)} refusé — {error.detail}")
 
 
-#: How many times a write that lost a race in the database (below) is run again.
-RACE_RETRIES = 2
+#: How many times a write runs before a lost race (below) is answered 409.
+RACE_ATTEMPTS = 2
 
 
 def run_traced(
@@ -144,7 +144,7 @@ def run_traced(
     document), the attempt is rolled back whole, and ``work`` runs again, which answers
     as if the two had come one after the other (a duplicate uniqueId, a document no
     longer current, an ETag that no longer matches...). Should the races go on, 409."""
-    for _ in range(RACE_RETRIES):
+    for _ in range(RACE_ATTEMPTS):
         try:
             return _run_traced(db, caller, trace, work, read=read)
         except IntegrityError as error:
