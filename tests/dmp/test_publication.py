@@ -522,12 +522,12 @@ def test_a_folder_in_the_bundle_is_created_and_found_by_iti66(
 def test_copies_of_one_submission_sent_at_once_publish_it_once(
     sb: Sandbox, tokens: Callable[..., str], personas: Personas
 ) -> None:
-    """Sixteen copies of one submission at once (a client retrying before its first try
+    """Eight copies of one submission at once (a client retrying before its first try
     answered): one is published, every other is refused as a duplicate, and traced. On
     PostgreSQL the usual path checks the uniqueId and writes the rows in two statements,
     so the copies race between them; the database's unique index keeps the others out
     (without it, several copies were published: checked by hand)."""
-    copies = 16
+    copies = 8
     before = stored(sb)
     request = bundle(personas.patient("dominique-pat-trois"), personas.professional("jeanne-martin"))
     headers = pro_headers(tokens("psc", "jeanne-martin"))
@@ -568,12 +568,12 @@ def test_replacements_of_one_document_sent_at_once_replace_it_once(
     same_unique_id: bool,
 ) -> None:
     """The same race on the full path, which a replacement takes, with copies of one
-    replacement or sixteen replacements of one document: one replaces it, every other is
+    replacement or eight replacements of one document: one replaces it, every other is
     refused as if it had come after (a duplicate uniqueId, or the document no longer the
     current one), none answers 5xx, and one new document is stored. On PostgreSQL the
     losers' rows are refused by the database and checked again (without that: 500s,
     checked by hand)."""
-    copies = 16
+    copies = 8
     headers = pro_headers(tokens("psc", "jeanne-martin"))
     dominique, martin = personas.patient("dominique-pat-trois"), personas.professional("jeanne-martin")
     first = dmp.post("/fhir", json=bundle(dominique, martin), headers=headers)
