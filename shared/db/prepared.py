@@ -155,13 +155,10 @@ class InsertChain:
         self._dialect = dialect
         self.compiled = lru_cache(maxsize=self.SHAPES)(self._compile)
 
-    def execute(self, cursor: Any, rows: Sequence[tuple[Table, Mapping[str, Any]]]) -> None:
-        prepared, values = self.bind(rows)
-        prepared.execute(cursor, values)
-
     def bind(self, rows: Sequence[tuple[Table, Mapping[str, Any]]]) -> tuple[Prepared, dict[str, Any]]:
-        """The statement writing ``rows`` and its values by bind name (for an asynchronous
-        cursor: ``execute(prepared.sql, prepared.parameters(values))``)."""
+        """The statement writing ``rows`` and its values by bind name: run it with
+        ``prepared.execute(cursor, values)``, or on an asynchronous cursor with
+        ``execute(prepared.sql, prepared.parameters(values))``."""
         prepared = self.compiled(tuple(table for table, _ in rows))
         values = {
             f"r{index}_{key}": value for index, (_, row) in enumerate(rows) for key, value in row.items()

@@ -227,7 +227,8 @@ def test_an_insert_chain_keeps_the_last_shapes_compiled(db: Database) -> None:
     shapes = [(PARENTS,) * n for n in range(1, InsertChain.SHAPES + 5)]
     for index, shape in enumerate(shapes):
         with db.dbapi_transaction() as connection:
-            chain.execute(connection.cursor(), [_parent(1000 * index + n) for n in range(len(shape))])
+            prepared, values = chain.bind([_parent(1000 * index + n) for n in range(len(shape))])
+            prepared.execute(connection.cursor(), values)
     assert chain.compiled.cache_info().currsize == InsertChain.SHAPES
     hits = chain.compiled.cache_info().hits
     chain.compiled(shapes[-1])  # the newest is kept
