@@ -179,9 +179,9 @@ class Database:
             return
         # The parameters the engine's connections get from the same URL (its query
         # included, e.g. ``options``), not the URL rendered again: libpq would read a
-        # space rendered as ``+`` as a ``+``.
+        # space rendered as ``+`` as a ``+``. They carry the dialect's adapters too
+        # (``context``: JSON through the services' codec).
         _, parameters = self.engine.dialect.create_connect_args(self.engine.url)
-        parameters.pop("context", None)  # the pool's own adapters
         pool = LoopPool({**parameters, **_postgres_durability(self.engine.url)})
         await pool.open()
         self._loop_pool = pool

@@ -11,7 +11,7 @@ difference beyond the machine's noise for an ITI-67 search.
 
 Every connection of this pool is in autocommit (a statement is a transaction of its own,
 unless the steps' driver sends BEGIN and COMMIT around several), decodes and encodes JSON
-with the services' codec as the engine's connections do, and gives raw cursors: the
+with the services' codec (the engine dialect's own adapters), and gives raw cursors: the
 statements are compiled for :data:`shared.db.prepared.native_dialect`. A connection is
 checked when it is handed out, without a round trip (:func:`ended_while_idle`).
 """
@@ -24,11 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from psycopg.adapt import AdaptersMap
-from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
-
-from shared import jsoncodec
 
 AsyncConnection = psycopg.AsyncConnection[Any]
 
@@ -53,13 +49,6 @@ def ended_while_idle(connection: psycopg.Connection[Any] | AsyncConnection) -> s
     return None
 
 
-def _adapters() -> AdaptersMap:
-    adapters = AdaptersMap(psycopg.adapters)
-    set_json_loads(jsoncodec.loads, adapters)
-    set_json_dumps(jsoncodec.dumps, adapters)
-    return adapters
-
-
 class LoopPool:
     """The pool of one database, opened and closed by the service's lifespan (its
     connections belong to that event loop)."""
@@ -69,13 +58,13 @@ class LoopPool:
     MAX_SIZE = 10
 
     def __init__(self, connect_args: dict[str, Any]) -> None:
-        """``connect_args``: psycopg's connection parameters (host, dbname, options...)."""
+        """``connect_args``: psycopg's connection parameters (host, dbname, options, the
+        adapters of SQLAlchemy's dialect as ``context``...)."""
         self._pool = AsyncConnectionPool(
             kwargs={
                 **connect_args,
                 "autocommit": True,
                 "cursor_factory": psycopg.AsyncRawCursor,
-                "context": _adapters(),
             },
             min_size=self.MIN_SIZE,
             max_size=self.MAX_SIZE,
